@@ -1,0 +1,136 @@
+"""RunControl: thread-safe steering of a run from another thread.
+
+The GUI thread calls the setters; the engine checks the flags between
+batches and between epochs.  Nothing here is a queued signal: the worker's
+event loop is busy inside the training loop and would never see one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import dataclass
+
+__all__ = ["PendingEdit", "RunControl"]
+
+_run_ids = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEdit:
+    """A requested hyperparameter change, applied before the next epoch."""
+
+    lane: int
+    name: str
+    value: float | int | bool
+
+
+class RunControl:
+    """Stop, pause, single-step, pace and live edits for one run.
+
+    Parameters
+    ----------
+    epochs_per_second
+        Target pace; ``None`` runs flat out.
+    paused
+        Start paused (the first report, epoch 0, is still produced).
+    """
+
+    def __init__(self, epochs_per_second: float | None = None, paused: bool = False) -> None:
+        self.run_id = next(_run_ids)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._running = threading.Event()  # set = not paused
+        if not paused:
+            self._running.set()
+        self._steps = 0
+        self._pace = epochs_per_second
+        self._edits: list[PendingEdit] = []
+        self._wake = threading.Event()
+
+    # called from any thread ------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the run to end at the next batch boundary."""
+        self._stop.set()
+        self._running.set()
+        self._wake.set()
+
+    def pause(self) -> None:
+        """Hold after the current epoch."""
+        with self._lock:
+            self._steps = 0
+        self._running.clear()
+
+    def resume(self) -> None:
+        """Continue training at the set pace."""
+        self._running.set()
+        self._wake.set()
+
+    def step(self) -> None:
+        """Train exactly one more epoch, then hold (pauses a playing run)."""
+        with self._lock:
+            self._steps += 1
+        self._running.clear()
+        self._wake.set()
+
+    def set_pace(self, epochs_per_second: float | None) -> None:
+        """Target epochs per second; ``None`` for as fast as possible."""
+        if epochs_per_second is not None and not epochs_per_second > 0:
+            raise ValueError("pace must be positive or None")
+        with self._lock:
+            self._pace = epochs_per_second
+        self._wake.set()
+
+    def set_hyperparameter(self, lane: int, name: str, value: float | int | bool) -> None:
+        """Change one optimizer hyperparameter of one lane from the next epoch on."""
+        with self._lock:
+            self._edits.append(PendingEdit(lane, name, value))
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def pace(self) -> float | None:
+        with self._lock:
+            return self._pace
+
+    # called by the engine --------------------------------------------------
+
+    def take_edits(self) -> list[PendingEdit]:
+        """Pending edits, oldest first; clears the queue."""
+        with self._lock:
+            edits, self._edits = self._edits, []
+        return edits
+
+    def wait_turn(self, last_epoch_started: float) -> bool:
+        """Block until the next epoch may start; False if the run was stopped.
+
+        Honours pause (wakes for a step or resume) and pace (sleeps until
+        ``last_epoch_started + 1 / pace``).
+        """
+        while True:
+            if self._stop.is_set():
+                return False
+            with self._lock:
+                if self._steps > 0:
+                    self._steps -= 1
+                    return True
+            if not self._running.is_set():
+                self._wake.wait(0.1)
+                self._wake.clear()
+                continue
+            pace = self.pace
+            if pace is None:
+                return True
+            delay = last_epoch_started + 1.0 / pace - time.perf_counter()
+            if delay <= 0:
+                return True
+            self._wake.wait(min(delay, 0.1))
+            self._wake.clear()

@@ -1,0 +1,159 @@
+"""RunHistory: every report of a run, appended into growable numpy arrays.
+
+The single source for the panels, the timeline, CSV export and saved
+sessions.  Recording never drops an epoch; the views it returns are
+read-only slices of the recorded epochs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradviz.engine.report import HIST_BINS, LAYER_PROBES, EpochReport, HyperparameterEdit, RunLayout
+
+__all__ = ["RunHistory"]
+
+
+class RunHistory:
+    """Growable (lanes × epochs × …) arrays of a run's reports.
+
+    Row ``i`` of every array holds epoch ``first_epoch + i``; for a fresh run
+    that is epoch ``i``.
+
+    Parameters
+    ----------
+    layout
+        The run's layout, from its first report.
+    capacity
+        Epochs to allocate room for up front (grows by doubling).
+    """
+
+    def __init__(self, layout: RunLayout, capacity: int | None = None) -> None:
+        self.layout = layout
+        self.run_id: int | None = None
+        self.edits: list[HyperparameterEdit] = []
+        self._n = 0
+        self._first_epoch = 0
+        cap = max(16, capacity if capacity is not None else layout.epochs + 1)
+        lanes, layers = layout.n_lanes, layout.max_layers
+        grid = 0 if layout.grid_x is None else len(layout.grid_x)
+        self._scalars = {name: np.full((cap, lanes), np.nan) for name in ("loss", "full_loss")}
+        self._diverged = np.zeros((cap, lanes), dtype=bool)
+        self._layers = {name: np.full((cap, lanes, layers), np.nan) for name in LAYER_PROBES}
+        self._hist = np.zeros((cap, lanes, layers, HIST_BINS), dtype=np.float32)
+        self._pred = np.full((cap, lanes, grid), np.nan, dtype=np.float32)
+        self._seconds = np.zeros(cap)
+
+    # recording -----------------------------------------------------------
+
+    def append(self, report: EpochReport) -> None:
+        """Record one report; epochs must arrive in order."""
+        if report.layout is not self.layout:
+            raise ValueError("report belongs to another run")
+        if self._n and report.epoch != self.last_epoch + 1:
+            raise ValueError(f"expected epoch {self.last_epoch + 1}, got {report.epoch}")
+        if not self._n:
+            self._first_epoch = report.epoch
+            self.run_id = report.run_id
+        if self._n == len(self._seconds):
+            self._grow()
+        i = self._n
+        self._scalars["loss"][i] = report.loss
+        self._scalars["full_loss"][i] = report.full_loss
+        self._diverged[i] = report.diverged
+        for name in LAYER_PROBES:
+            self._layers[name][i] = getattr(report, name)
+        self._hist[i] = report.hist_counts
+        if report.prediction is not None:
+            self._pred[i] = report.prediction
+        self._seconds[i] = report.seconds
+        self.edits.extend(report.edits)
+        self._n += 1
+
+    def _grow(self) -> None:
+        def bigger(a: np.ndarray) -> np.ndarray:
+            out = np.empty((2 * a.shape[0], *a.shape[1:]), dtype=a.dtype)
+            out[: a.shape[0]] = a
+            return out
+
+        self._scalars = {k: bigger(v) for k, v in self._scalars.items()}
+        self._layers = {k: bigger(v) for k, v in self._layers.items()}
+        self._diverged = bigger(self._diverged)
+        self._hist = bigger(self._hist)
+        self._pred = bigger(self._pred)
+        self._seconds = bigger(self._seconds)
+
+    # reading -------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def first_epoch(self) -> int:
+        return self._first_epoch
+
+    @property
+    def last_epoch(self) -> int:
+        """The newest recorded epoch; -1 when nothing is recorded."""
+        return self._first_epoch + self._n - 1
+
+    @property
+    def epochs(self) -> np.ndarray:
+        """(epochs,) the epoch number of each recorded row."""
+        return np.arange(self._first_epoch, self._first_epoch + self._n)
+
+    def row(self, epoch: int) -> int:
+        """The row of ``epoch``, clamped into the recorded range."""
+        if not self._n:
+            raise IndexError("nothing recorded yet")
+        return int(np.clip(epoch - self._first_epoch, 0, self._n - 1))
+
+    @staticmethod
+    def _view(a: np.ndarray) -> np.ndarray:
+        v = a.view()
+        v.setflags(write=False)
+        return v
+
+    @property
+    def loss(self) -> np.ndarray:
+        """(lanes, epochs) the epoch loss as Keras ``fit`` reports it."""
+        return self._view(self._scalars["loss"][: self._n].T)
+
+    @property
+    def full_loss(self) -> np.ndarray:
+        """(lanes, epochs) MSE over the whole training set after each epoch."""
+        return self._view(self._scalars["full_loss"][: self._n].T)
+
+    @property
+    def diverged(self) -> np.ndarray:
+        """(lanes, epochs) True from the epoch a lane diverged."""
+        return self._view(self._diverged[: self._n].T)
+
+    def layer(self, probe: str) -> np.ndarray:
+        """(lanes, epochs, layers) one per-layer probe, e.g. ``"grad_norm"``."""
+        return self._view(self._layers[probe][: self._n].transpose(1, 0, 2))
+
+    def hist_counts(self, epoch: int) -> np.ndarray:
+        """(lanes, layers, bins) activation histograms at ``epoch``."""
+        return self._view(self._hist[self.row(epoch)])
+
+    def prediction(self, epoch: int) -> np.ndarray | None:
+        """(lanes, grid) each lane's fitted curve at ``epoch``, if inputs are 1-D."""
+        if self.layout.grid_x is None:
+            return None
+        return self._view(self._pred[self.row(epoch)])
+
+    @property
+    def seconds(self) -> np.ndarray:
+        """(epochs,) engine wall time per epoch."""
+        return self._view(self._seconds[: self._n])
+
+    def diverged_epoch(self) -> np.ndarray:
+        """(lanes,) the epoch each lane diverged at, or -1."""
+        d = self.diverged
+        out = np.full(d.shape[0], -1, dtype=int)
+        for lane in range(d.shape[0]):
+            hits = np.flatnonzero(d[lane])
+            if hits.size:
+                out[lane] = self._first_epoch + hits[0]
+        return out

@@ -1,0 +1,457 @@
+"""The lockstep trainer: every lane of a run advanced by one compiled function.
+
+``iter_run`` yields one :class:`EpochReport` per epoch for all lanes.  Per
+epoch it makes (usually) two calls into TensorFlow: one compiled loop over the
+epoch's batches that steps every lane, and one compiled probe over the whole
+training set that returns every measurement as a single flat tensor, converted
+to numpy once.  Per-call overhead, not arithmetic, is what a model this small
+costs, which is why the notebook's ``model.fit`` per optimizer is ~100× slower.
+
+Only the thread that calls ``iter_run`` touches the Keras objects it builds.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gradviz.engine.control import PendingEdit, RunControl
+from gradviz.engine.datasets import Dataset, make_dataset
+from gradviz.engine.errors import SpecError
+from gradviz.engine.models import build_model
+from gradviz.engine.registry import check_hyperparameter, check_spec, make_optimizer, optimizer_arguments
+from gradviz.engine.report import (
+    HIST_BINS,
+    LAYER_PROBES,
+    EpochReport,
+    HyperparameterEdit,
+    RunLayout,
+    read_only,
+)
+from gradviz.engine.runtime import import_keras, import_tensorflow
+from gradviz.engine.spec import RunSpec
+
+__all__ = ["GRID_POINTS", "SATURATION_LEVEL", "check_run", "iter_run", "lane_folder_names"]
+
+GRID_POINTS = 200
+# |a| above this (tanh), or a within this of 0 or 1 (sigmoid), counts as saturated.
+SATURATION_LEVEL = 0.97
+# Samples × lanes stepped per call into TensorFlow: bounds how long a stop
+# request waits on a large dataset.
+_CHUNK_WORK = 65_536
+
+_BOUNDED_RANGES = {
+    "sigmoid": (0.0, 1.0),
+    "hard_sigmoid": (0.0, 1.0),
+    "tanh": (-1.0, 1.0),
+    "softsign": (-1.0, 1.0),
+    "hard_tanh": (-1.0, 1.0),
+    "relu6": (0.0, 6.0),
+}
+
+
+def check_run(spec: RunSpec) -> Dataset:
+    """Everything that can be wrong with a spec, checked before any training.
+
+    Returns the dataset, which had to be read to check the shapes.
+
+    Raises
+    ------
+    SpecError
+        Naming the offending field.
+    """
+    data = make_dataset(spec.dataset, spec.seed)
+    n_in, n_out = data.x.shape[1], data.y.shape[1]
+    for i, lane in enumerate(spec.lanes):
+        if lane.model.input_dim != n_in:
+            raise SpecError(
+                f"lanes[{i}].model.input_dim",
+                f"is {lane.model.input_dim} but dataset {spec.dataset.name!r} has {n_in} input column(s)",
+            )
+        units = lane.model.layers[-1].units
+        if units != n_out:
+            last = len(lane.model.layers) - 1
+            raise SpecError(
+                f"lanes[{i}].model.layers[{last}].units",
+                f"the output layer has {units} unit(s) but dataset {spec.dataset.name!r} has {n_out} target column(s)",
+            )
+    check_spec(spec)
+    return data
+
+
+def lane_folder_names(names: tuple[str, ...]) -> list[str]:
+    """File-system-safe, unique folder names for lanes (``"SGD+momentum 0.9"`` → ``"SGD+momentum_0.9"``)."""
+    out: list[str] = []
+    for name in names:
+        slug = re.sub(r"[^A-Za-z0-9+.=-]+", "_", name).strip("._") or "lane"
+        candidate, k = slug, 2
+        while candidate in out:
+            candidate, k = f"{slug}_{k}", k + 1
+        out.append(candidate)
+    return out
+
+
+def _hist_edges(spec: RunSpec, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Fixed bin edges per lane and layer, shared by lanes with the same activation at that depth."""
+    lanes, layers = lo.shape
+    edges = np.full((lanes, layers, HIST_BINS + 1), np.nan)
+    groups: dict[tuple[int, str], list[int]] = {}
+    for i, lane in enumerate(spec.lanes):
+        for j, layer in enumerate(lane.model.layers):
+            groups.setdefault((j, layer.activation), []).append(i)
+    for (j, activation), members in groups.items():
+        if activation in _BOUNDED_RANGES:
+            a, b = _BOUNDED_RANGES[activation]
+        else:
+            a = float(np.nanmin(lo[members, j])) if np.isfinite(lo[members, j]).any() else -1.0
+            b = float(np.nanmax(hi[members, j])) if np.isfinite(hi[members, j]).any() else 1.0
+            if not (math.isfinite(a) and math.isfinite(b)):
+                a, b = -1.0, 1.0
+            span = max(b - a, 1e-6)
+            a = 0.0 if a >= 0 else a - 0.25 * span
+            b = b + 0.25 * span
+        for i in members:
+            edges[i, j] = np.linspace(a, b, HIST_BINS + 1)
+    return edges
+
+
+class _Lockstep:
+    """The Keras objects of one run and its compiled functions."""
+
+    def __init__(self, spec: RunSpec, data: Dataset, initial_weights: list[list[np.ndarray]] | None) -> None:
+        tf = import_tensorflow()
+        keras = import_keras()
+        self.tf = tf
+        self.spec = spec
+        self.n = data.n_samples
+        self.batch_size = min(spec.batch_size, self.n)
+        self.n_batches = math.ceil(self.n / self.batch_size)
+        self.n_lanes = len(spec.lanes)
+        self.depths = [lane.model.depth for lane in spec.lanes]
+        self.max_layers = max(self.depths)
+        self.activations = [[layer.activation for layer in lane.model.layers] for lane in spec.lanes]
+
+        self.models = [build_model(lane.model, spec.seed, f"lanes[{i}].model") for i, lane in enumerate(spec.lanes)]
+        if initial_weights is not None:
+            for model, weights in zip(self.models, initial_weights):
+                model.set_weights(weights)
+        self.optimizers = [make_optimizer(lane.optimizer, f"lanes[{i}].optimizer") for i, lane in enumerate(spec.lanes)]
+        self.dense = [[layer for layer in m.layers if isinstance(layer, keras.layers.Dense)] for m in self.models]
+        self.variables = [m.trainable_variables for m in self.models]
+        for opt, variables in zip(self.optimizers, self.variables):
+            opt.build(variables)
+        self.alive = [tf.Variable(True, trainable=False) for _ in self.models]
+        self.loss_sum = [tf.Variable(0.0, trainable=False) for _ in self.models]
+        self.previous_kernels = [
+            [tf.Variable(d.kernel, trainable=False) for d in dense] for dense in self.dense
+        ]
+        self.hist_range = tf.Variable(np.zeros((self.n_lanes, self.max_layers, 2), np.float32), trainable=False)
+        self.x = tf.constant(data.x)
+        self.y = tf.constant(data.y)
+        self.grid = None
+        if data.x.shape[1] == 1:
+            grid = np.linspace(float(data.x.min()), float(data.x.max()), GRID_POINTS, dtype=np.float32)
+            self.grid_x = grid
+            self.grid = tf.constant(grid.reshape(-1, 1))
+        else:
+            self.grid_x = None
+        self.chunk = max(1, _CHUNK_WORK // (self.batch_size * self.n_lanes))
+        # Offsets of each lane's block in the probe's flat output.
+        self._block = [3 + len(LAYER_PROBES) * d + HIST_BINS * d + (GRID_POINTS if self.grid is not None else 0)
+                       for d in self.depths]
+        self._compile()
+
+    # compiled functions ------------------------------------------------------
+
+    def _compile(self) -> None:
+        # One set per run (and again after a hyperparameter that Keras bakes
+        # into the trace changes): a module-level tf.function fed new models
+        # fails with "tried to create variables on non-first call".
+        self._train_fn = self.tf.function(self._train_chunk)
+        self._probe_fn = self.tf.function(self._probe)
+        self._range_fn = self.tf.function(self._ranges)
+
+    def _train_chunk(self, perm: Any, first: Any, stop: Any) -> None:
+        tf = self.tf
+        bs = self.batch_size
+        for b in tf.range(first, stop):
+            lo = b * bs
+            hi = tf.minimum(lo + bs, self.n)
+            idx = perm[lo:hi]
+            xb = tf.gather(self.x, idx)
+            yb = tf.gather(self.y, idx)
+            count = tf.cast(hi - lo, tf.float32)
+            for i, model in enumerate(self.models):
+                variables = self.variables[i]
+                with tf.GradientTape() as tape:
+                    pred = model(xb, training=True)[-1]
+                    loss = tf.reduce_mean(tf.square(yb - pred))
+                grads = tape.gradient(loss, variables)
+                finite = tf.math.is_finite(loss)
+                for g in grads:
+                    finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
+                ok = tf.logical_and(self.alive[i], finite)
+
+                def step(opt: Any = self.optimizers[i], grads: Any = grads, variables: Any = variables) -> Any:
+                    opt.apply(grads, variables)
+                    return tf.constant(True)
+
+                tf.cond(ok, step, lambda: tf.constant(False))
+                self.alive[i].assign(ok)
+                self.loss_sum[i].assign_add(loss * count)
+
+    def _ranges(self) -> Any:
+        tf = self.tf
+        lo, hi = [], []
+        for model in self.models:
+            acts = model(self.x, training=False)
+            pad = self.max_layers - len(acts)
+            lo.append(tf.concat([tf.stack([tf.reduce_min(a) for a in acts]), tf.fill([pad], np.nan)], 0))
+            hi.append(tf.concat([tf.stack([tf.reduce_max(a) for a in acts]), tf.fill([pad], np.nan)], 0))
+        return tf.stack(lo), tf.stack(hi)
+
+    def _probe(self) -> Any:
+        tf = self.tf
+        blocks = []
+        for i, model in enumerate(self.models):
+            dense = self.dense[i]
+            kernels = [d.kernel for d in dense]
+            biases = [d.bias for d in dense]
+            with tf.GradientTape() as tape:
+                acts = model(self.x, training=False)
+                full_loss = tf.reduce_mean(tf.square(self.y - acts[-1]))
+            grads = tape.gradient(full_loss, kernels + biases)
+            finite = tf.math.is_finite(full_loss)
+            for g in grads:
+                finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
+            alive = tf.logical_and(self.alive[i], finite)
+            self.alive[i].assign(alive)
+            epoch_loss = self.loss_sum[i].read_value() / self.n
+            self.loss_sum[i].assign(0.0)
+            rows = {name: [] for name in LAYER_PROBES}
+            hists = []
+            for j, a in enumerate(acts):
+                k = kernels[j]
+                prev = self.previous_kernels[i][j]
+                rows["grad_norm"].append(tf.norm(grads[j]))
+                rows["bias_grad_norm"].append(tf.norm(grads[len(kernels) + j]))
+                rows["weight_norm"].append(tf.norm(k))
+                mean = tf.reduce_mean(a)
+                rows["act_mean"].append(mean)
+                rows["act_var"].append(tf.reduce_mean(tf.square(a - mean)))
+                activation = self.activations[i][j]
+                if activation == "tanh":
+                    sat = tf.reduce_mean(tf.cast(tf.abs(a) > SATURATION_LEVEL, tf.float32))
+                elif activation == "sigmoid":
+                    outside = tf.logical_or(a < 1.0 - SATURATION_LEVEL, a > SATURATION_LEVEL)
+                    sat = tf.reduce_mean(tf.cast(outside, tf.float32))
+                else:
+                    sat = tf.constant(np.nan, tf.float32)
+                rows["saturation"].append(sat)
+                dead = tf.reduce_all(tf.equal(a, 0.0), axis=0)
+                rows["dead_fraction"].append(tf.reduce_mean(tf.cast(dead, tf.float32)))
+                rows["update_ratio"].append(tf.math.reduce_std(k - prev) / tf.math.reduce_std(prev))
+                prev.assign(k)
+                hists.append(tf.cast(tf.histogram_fixed_width(a, self.hist_range[i, j], nbins=HIST_BINS), tf.float32))
+            parts = [tf.stack([epoch_loss, full_loss, tf.cast(alive, tf.float32)])]
+            parts += [tf.stack(rows[name]) for name in LAYER_PROBES]
+            parts += hists
+            if self.grid is not None:
+                parts.append(model(self.grid, training=False)[-1][:, 0])
+            blocks.append(tf.concat(parts, 0))
+        return tf.concat(blocks, 0)
+
+    # driving -----------------------------------------------------------------
+
+    def set_hist_edges(self) -> np.ndarray:
+        lo, hi = self._range_fn()
+        edges = _hist_edges(self.spec, lo.numpy(), hi.numpy())
+        ranges = np.stack([edges[..., 0], edges[..., -1]], axis=-1)
+        self.hist_range.assign(np.nan_to_num(ranges, nan=0.0).astype(np.float32))
+        return edges
+
+    def train_epoch(self, perm: np.ndarray, control: RunControl) -> bool:
+        """Step every lane through one epoch; False if stopped part-way."""
+        perm_t = self.tf.constant(perm)
+        for first in range(0, self.n_batches, self.chunk):
+            if control.stopped:
+                return False
+            stop = min(first + self.chunk, self.n_batches)
+            self._train_fn(perm_t, self.tf.constant(first), self.tf.constant(stop))
+        return True
+
+    def probe(self) -> dict[str, Any]:
+        flat = self._probe_fn().numpy().astype(np.float64)
+        lanes, layers = self.n_lanes, self.max_layers
+        out: dict[str, Any] = {name: np.full((lanes, layers), np.nan) for name in LAYER_PROBES}
+        out["loss"] = np.empty(lanes)
+        out["full_loss"] = np.empty(lanes)
+        out["alive"] = np.empty(lanes, dtype=bool)
+        out["hist_counts"] = np.zeros((lanes, layers, HIST_BINS), np.float32)
+        out["prediction"] = np.full((lanes, GRID_POINTS), np.nan, np.float32) if self.grid is not None else None
+        pos = 0
+        for i, depth in enumerate(self.depths):
+            block = flat[pos: pos + self._block[i]]
+            pos += self._block[i]
+            out["loss"][i], out["full_loss"][i], alive = block[:3]
+            out["alive"][i] = alive > 0.5
+            at = 3
+            for name in LAYER_PROBES:
+                out[name][i, :depth] = block[at: at + depth]
+                at += depth
+            out["hist_counts"][i, :depth] = block[at: at + HIST_BINS * depth].reshape(depth, HIST_BINS)
+            at += HIST_BINS * depth
+            if self.grid is not None:
+                out["prediction"][i] = block[at: at + GRID_POINTS]
+        return out
+
+    def apply_edit(self, edit: PendingEdit, epoch: int) -> HyperparameterEdit:
+        """Change one optimizer hyperparameter; SpecError if it is not one."""
+        if not 0 <= edit.lane < self.n_lanes:
+            raise SpecError("lane", f"there is no lane {edit.lane}")
+        lane = self.spec.lanes[edit.lane]
+        path = f"lanes[{edit.lane}].optimizer.{edit.name}"
+        opt = self.optimizers[edit.lane]
+        if edit.name not in optimizer_arguments(lane.optimizer.name) or not hasattr(opt, edit.name):
+            raise SpecError(path, f"{lane.optimizer.name} has no hyperparameter {edit.name!r} to change")
+        check_hyperparameter(edit.name, edit.value, path)
+        if edit.name == "learning_rate":
+            previous = float(np.asarray(opt.learning_rate))
+            opt.learning_rate = float(edit.value)
+        else:
+            previous = getattr(opt, edit.name)
+            setattr(opt, edit.name, edit.value)
+            # Keras reads these as Python numbers while tracing: trace again.
+            self._compile()
+        return HyperparameterEdit(epoch, edit.lane, edit.name, edit.value, previous)
+
+    def save_weights(self, folder: Path, names: list[str], filename: str) -> None:
+        for model, name in zip(self.models, names):
+            target = folder / name
+            target.mkdir(parents=True, exist_ok=True)
+            model.save_weights(str(target / filename))
+
+    def close(self) -> None:
+        keras = import_keras()
+        self.models = self.optimizers = self.dense = self.variables = []  # type: ignore[assignment]
+        self._train_fn = self._probe_fn = self._range_fn = None  # type: ignore[assignment]
+        keras.utils.clear_session(free_memory=True)
+
+
+def iter_run(
+    spec: RunSpec,
+    control: RunControl | None = None,
+    *,
+    weights_dir: str | Path | None = None,
+    initial_weights: list[list[np.ndarray]] | None = None,
+) -> Iterator[EpochReport]:
+    """Train every lane of ``spec`` in lockstep, yielding one report per epoch.
+
+    Parameters
+    ----------
+    spec
+        The run.  Checked completely (dataset, shapes, Keras names) before
+        anything is built.
+    control
+        Stop, pause, step, pace and live edits from another thread; a fresh
+        free-running control if ``None``.
+    weights_dir
+        If given, each lane's weights are written to
+        ``weights_dir/<lane>/epoch_0000.weights.h5`` and ``final.weights.h5``.
+    initial_weights
+        Per lane, ``model.get_weights()``-style arrays to start from instead
+        of the seeded initializers (continue training).
+
+    Yields
+    ------
+    EpochReport
+        Epoch 0 (at initialization, no step taken), then 1..``spec.epochs``.
+
+    Raises
+    ------
+    SpecError
+        If the spec cannot be run; raised before the first report.
+    """
+    control = control or RunControl()
+    data = check_run(spec)
+    run = _Lockstep(spec, data, initial_weights)
+    folders = lane_folder_names(spec.lane_names)
+    try:
+        started = time.perf_counter()
+        edges = run.set_hist_edges()
+        layout = RunLayout(
+            spec=spec,
+            lane_names=spec.lane_names,
+            layer_counts=tuple(run.depths),
+            activations=tuple(tuple(a) for a in run.activations),
+            hist_edges=read_only(edges),
+            data_x=data.x,
+            data_y=data.y,
+            grid_x=None if run.grid_x is None else read_only(run.grid_x),
+        )
+        probes = run.probe()
+        probes["loss"][:] = np.nan
+        probes["update_ratio"][:] = np.nan
+        alive = probes["alive"]
+        if weights_dir is not None:
+            run.save_weights(Path(weights_dir), folders, "epoch_0000.weights.h5")
+        yield _report(control.run_id, 0, layout, probes, (), (), time.perf_counter() - started)
+
+        rng = np.random.default_rng([spec.seed, 0xBA7C4])
+        epoch_started = time.perf_counter()
+        for epoch in range(1, spec.epochs + 1):
+            if not control.wait_turn(epoch_started):
+                break
+            epoch_started = time.perf_counter()
+            edits, messages = [], []
+            for pending in control.take_edits():
+                try:
+                    edits.append(run.apply_edit(pending, epoch))
+                except SpecError as exc:
+                    messages.append(f"Edit not applied: {exc}")
+            perm = rng.permutation(run.n) if spec.shuffle else np.arange(run.n)
+            if not run.train_epoch(perm.astype(np.int32), control):
+                break
+            probes = run.probe()
+            # A lane that diverged stops updating; its numbers from then on
+            # are not a loss, so they are reported as NaN after the epoch it happened.
+            was_dead = ~alive
+            probes["loss"][was_dead] = np.nan
+            alive = probes["alive"]
+            yield _report(control.run_id, epoch, layout, probes, tuple(edits), tuple(messages),
+                          time.perf_counter() - epoch_started)
+        if weights_dir is not None:
+            run.save_weights(Path(weights_dir), folders, "final.weights.h5")
+    finally:
+        run.close()
+
+
+def _report(
+    run_id: int,
+    epoch: int,
+    layout: RunLayout,
+    probes: dict[str, Any],
+    edits: tuple[HyperparameterEdit, ...],
+    messages: tuple[str, ...],
+    seconds: float,
+) -> EpochReport:
+    return EpochReport(
+        run_id=run_id,
+        epoch=epoch,
+        layout=layout,
+        loss=read_only(probes["loss"]),
+        full_loss=read_only(probes["full_loss"]),
+        diverged=read_only(~probes["alive"]),
+        **{name: read_only(probes[name]) for name in LAYER_PROBES},
+        hist_counts=read_only(probes["hist_counts"]),
+        prediction=None if probes["prediction"] is None else read_only(probes["prediction"]),
+        edits=edits,
+        messages=messages,
+        seconds=seconds,
+    )
