@@ -180,11 +180,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _print_summary(history)
     if out is not None:
         written = write_run_files(history, out)
+        written += _write_figures(history, out / "figures")
         print(f"wrote {len(written)} files and lane weights to {out}", file=sys.stderr)
     if interrupted:
         print(f"gradviz: interrupted after epoch {history.last_epoch}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+def _write_figures(history: RunHistory, folder: Path) -> list[Path]:
+    """Each panel rendered offscreen by the window's own panel classes."""
+    import os
+
+    # Nobody sees these windows: never reach for a display (or fail without one).
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from gradviz.ui.figures import render_figures
+
+    return render_figures(history, folder)
 
 
 def _print_summary(history: RunHistory) -> None:

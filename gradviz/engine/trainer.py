@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +26,14 @@ import numpy as np
 from gradviz.engine.control import PendingEdit, RunControl
 from gradviz.engine.datasets import Dataset, make_dataset
 from gradviz.engine.errors import SpecError
-from gradviz.engine.models import build_model
-from gradviz.engine.registry import check_hyperparameter, check_spec, make_optimizer, optimizer_arguments
+from gradviz.engine.models import build_model, layer_seed
+from gradviz.engine.registry import (
+    check_hyperparameter,
+    check_spec,
+    make_initializer,
+    make_optimizer,
+    optimizer_arguments,
+)
 from gradviz.engine.report import (
     HIST_BINS,
     LAYER_PROBES,
@@ -38,7 +45,14 @@ from gradviz.engine.report import (
 from gradviz.engine.runtime import import_keras, import_tensorflow
 from gradviz.engine.spec import RunSpec
 
-__all__ = ["GRID_POINTS", "SATURATION_LEVEL", "check_run", "iter_run", "lane_folder_names"]
+__all__ = [
+    "GRID_POINTS",
+    "SATURATION_LEVEL",
+    "check_run",
+    "iter_run",
+    "lane_folder_names",
+    "release_cached_run",
+]
 
 GRID_POINTS = 200
 # |a| above this (tanh), or a within this of 0 or 1 (sigmoid), counts as saturated.
@@ -162,20 +176,68 @@ class _Lockstep:
             [tf.Variable(d.kernel, trainable=False) for d in dense] for dense in self.dense
         ]
         self.hist_range = tf.Variable(np.zeros((self.n_lanes, self.max_layers, 2), np.float32), trainable=False)
-        self.x = tf.constant(data.x)
-        self.y = tf.constant(data.y)
+        # Variables, not constants, so a rerun with another seed (other noise)
+        # can reuse the compiled functions.
+        self.x = tf.Variable(data.x, trainable=False)
+        self.y = tf.Variable(data.y, trainable=False)
         self.grid = None
-        if data.x.shape[1] == 1:
-            grid = np.linspace(float(data.x.min()), float(data.x.max()), GRID_POINTS, dtype=np.float32)
-            self.grid_x = grid
-            self.grid = tf.constant(grid.reshape(-1, 1))
-        else:
-            self.grid_x = None
+        self.grid_x = self._grid_for(data)
+        if self.grid_x is not None:
+            self.grid = tf.Variable(self.grid_x.reshape(-1, 1), trainable=False)
+        self._initial_optimizer_state = [[v.numpy() for v in opt.variables] for opt in self.optimizers]
+        self.retraced = False
         self.chunk = max(1, _CHUNK_WORK // (self.batch_size * self.n_lanes))
         # Offsets of each lane's block in the probe's flat output.
         self._block = [3 + len(LAYER_PROBES) * d + HIST_BINS * d + (GRID_POINTS if self.grid is not None else 0)
                        for d in self.depths]
         self._compile()
+
+    @staticmethod
+    def _grid_for(data: Dataset) -> np.ndarray | None:
+        if data.x.shape[1] != 1:
+            return None
+        return np.linspace(float(data.x.min()), float(data.x.max()), GRID_POINTS, dtype=np.float32)
+
+    # reuse -------------------------------------------------------------------
+
+    def can_rerun(self, spec: RunSpec, data: Dataset, jit: bool | None) -> bool:
+        """Whether ``spec`` differs from this run only in what :meth:`restart` resets.
+
+        That is seed, epochs, shuffling and lane names: the graph is the same.
+        """
+        return (
+            not self.retraced
+            and (jit is None or jit == self.jit)
+            and spec.dataset == self.spec.dataset
+            and min(spec.batch_size, data.n_samples) == self.batch_size
+            and data.x.shape == tuple(self.x.shape)
+            and data.y.shape == tuple(self.y.shape)
+            and [(lane.model, lane.optimizer) for lane in spec.lanes]
+            == [(lane.model, lane.optimizer) for lane in self.spec.lanes]
+        )
+
+    def restart(self, spec: RunSpec, data: Dataset, initial_weights: list[list[np.ndarray]] | None) -> None:
+        """Put every variable back to the start of ``spec``, keeping the compiled functions."""
+        self.spec = spec
+        self.x.assign(data.x)
+        self.y.assign(data.y)
+        self.grid_x = self._grid_for(data)
+        if self.grid is not None:
+            self.grid.assign(self.grid_x.reshape(-1, 1))
+        for i, lane in enumerate(spec.lanes):
+            if initial_weights is not None:
+                self.models[i].set_weights(initial_weights[i])
+            else:
+                for j, (layer, dense) in enumerate(zip(lane.model.layers, self.dense[i])):
+                    init = make_initializer(layer.initializer, layer_seed(spec.seed, j), "initializer")
+                    dense.kernel.assign(init(tuple(dense.kernel.shape), "float32"))
+                    dense.bias.assign(np.zeros(dense.bias.shape, np.float32))
+            for var, value in zip(self.optimizers[i].variables, self._initial_optimizer_state[i]):
+                var.assign(value)
+            for prev, dense in zip(self.previous_kernels[i], self.dense[i]):
+                prev.assign(dense.kernel)
+            self.alive[i].assign(True)
+            self.loss_sum[i].assign(0.0)
 
     # compiled functions ------------------------------------------------------
 
@@ -375,6 +437,7 @@ class _Lockstep:
             setattr(opt, edit.name, edit.value)
             # Keras reads these as Python numbers while tracing: trace again.
             self._compile()
+            self.retraced = True
         return HyperparameterEdit(epoch, edit.lane, edit.name, edit.value, previous)
 
     def save_weights(self, folder: Path, names: list[str], filename: str) -> None:
@@ -430,8 +493,9 @@ def iter_run(
     """
     control = control or RunControl()
     data = check_run(spec)
-    run = _Lockstep(spec, data, initial_weights, jit)
+    run = _acquire(spec, data, initial_weights, jit)
     folders = lane_folder_names(spec.lane_names)
+    finished = False
     try:
         started = time.perf_counter()
         edges = run.set_hist_edges()
@@ -479,7 +543,50 @@ def iter_run(
                           time.perf_counter() - epoch_started)
         if weights_dir is not None:
             run.save_weights(Path(weights_dir), folders, "final.weights.h5")
+        finished = True
     finally:
+        # A run that ended normally or was stopped is kept for a rerun (Reset,
+        # New seed); one that failed is discarded.
+        _release(run, keep=finished or control.stopped)
+
+
+# The last run's Keras objects and compiled functions, kept so that Reset and
+# New seed start at once instead of tracing again.  One run at a time uses it.
+_cache_lock = threading.Lock()
+_cached: _Lockstep | None = None
+
+
+def _acquire(
+    spec: RunSpec, data: Dataset, initial_weights: list[list[np.ndarray]] | None, jit: bool | None
+) -> _Lockstep:
+    global _cached
+    with _cache_lock:
+        run, _cached = _cached, None
+    if run is not None:
+        if run.can_rerun(spec, data, jit):
+            run.restart(spec, data, initial_weights)
+            return run
+        run.close()
+    return _Lockstep(spec, data, initial_weights, jit)
+
+
+def _release(run: _Lockstep, keep: bool) -> None:
+    global _cached
+    if not keep:
+        run.close()
+        return
+    with _cache_lock:
+        previous, _cached = _cached, run
+    if previous is not None:
+        previous.close()
+
+
+def release_cached_run() -> None:
+    """Free the Keras objects kept for a rerun (call on the thread that trained)."""
+    global _cached
+    with _cache_lock:
+        run, _cached = _cached, None
+    if run is not None:
         run.close()
 
 
