@@ -1,0 +1,218 @@
+"""Synthetic runs for panel tests: RunLayout, EpochReports and RunHistory without TensorFlow.
+
+The numbers imitate what the engine measures (decaying losses, vanishing
+gradients in a sigmoid stack, a lane that blows up) so the panels can be
+tested, and looked at, on something that resembles a real lesson.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gradviz.engine.history import RunHistory
+from gradviz.engine.report import HIST_BINS, EpochReport, HyperparameterEdit, RunLayout
+from gradviz.engine.spec import DatasetSpec, LaneSpec, LayerSpec, ModelSpec, OptimizerSpec, RunSpec
+
+__all__ = [
+    "LaneDef", "SyntheticRun", "make_broken_history", "make_history", "make_layout", "make_reports", "race_history",
+]
+
+_EDGES = {
+    "sigmoid": (0.0, 1.0),
+    "tanh": (-1.0, 1.0),
+    "relu": (0.0, 3.0),
+    "linear": (-3.0, 3.0),
+}
+
+
+@dataclass(frozen=True)
+class LaneDef:
+    """One synthetic lane: name, hidden activation, depth and how it trains."""
+
+    name: str
+    activation: str = "tanh"
+    layers: int = 12
+    rate: float = 0.03  # loss decay per epoch
+    diverge_at: int | None = None
+    dead_layer: int | None = None  # 1-based layer whose gradient is exactly zero
+    optimizer: str = "sgd"
+
+
+@dataclass
+class SyntheticRun:
+    """Knobs of a synthetic run."""
+
+    lanes: Sequence[LaneDef] = field(
+        default_factory=lambda: (
+            LaneDef("Sigmoid", "sigmoid", 12, 0.02, dead_layer=None),
+            LaneDef("ReLU + He", "relu", 12, 0.05, dead_layer=3, optimizer="adam"),
+            LaneDef("Tanh (lr 1.0)", "tanh", 8, 0.04, diverge_at=50, optimizer="rmsprop"),
+        )
+    )
+    epochs: int = 200
+    input_dim: int = 1
+    n_samples: int = 100
+    seed: int = 0
+    edits: Sequence[HyperparameterEdit] = (
+        HyperparameterEdit(epoch=30, lane=0, name="learning_rate", value=0.05, previous=0.01),
+    )
+
+
+def _target(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x**3 - x
+
+
+def make_layout(run: SyntheticRun) -> RunLayout:
+    """The fixed part of a synthetic run (spec, data, histogram edges)."""
+    lanes = []
+    for lane in run.lanes:
+        hidden = [LayerSpec(32, lane.activation) for _ in range(lane.layers - 1)]
+        layers = (*hidden, LayerSpec(1, "linear"))
+        lanes.append(LaneSpec(lane.name, ModelSpec(run.input_dim, layers), OptimizerSpec(lane.optimizer)))
+    spec = RunSpec(tuple(lanes), DatasetSpec("cubic"), seed=run.seed, epochs=run.epochs)
+    rng = np.random.default_rng(run.seed)
+    n_lanes = len(run.lanes)
+    max_layers = max(lane.layers for lane in run.lanes)
+    edges = np.full((n_lanes, max_layers, HIST_BINS + 1), np.nan)
+    activations = []
+    for i, lane in enumerate(run.lanes):
+        acts = (lane.activation,) * (lane.layers - 1) + ("linear",)
+        activations.append(acts)
+        for k, act in enumerate(acts):
+            lo, hi = _EDGES.get(act, (-3.0, 3.0))
+            edges[i, k] = np.linspace(lo, hi, HIST_BINS + 1)
+    if run.input_dim == 1:
+        x = np.linspace(-2.0, 2.0, run.n_samples, dtype=np.float32)[:, None]
+        y = (_target(x) + 0.1 * rng.standard_normal(x.shape)).astype(np.float32)
+        grid = np.linspace(-2.2, 2.2, 120, dtype=np.float32)
+    else:
+        x = rng.standard_normal((run.n_samples, run.input_dim)).astype(np.float32)
+        y = x[:, :1].astype(np.float32)
+        grid = None
+    return RunLayout(spec, spec.lane_names, tuple(ln.layers for ln in run.lanes), tuple(activations),
+                     edges, x, y, grid)
+
+
+def make_reports(run: SyntheticRun | None = None, layout: RunLayout | None = None,
+                 run_id: int = 1) -> Iterator[EpochReport]:
+    """Yield epoch 0..E reports of a synthetic run, in order."""
+    run = run or SyntheticRun()
+    layout = layout or make_layout(run)
+    rng = np.random.default_rng(run.seed + 1)
+    n, max_layers = layout.n_lanes, layout.max_layers
+    init_loss = np.array([1.2 + 0.1 * i for i in range(n)])
+    for epoch in range(run.epochs + 1):
+        loss = np.full(n, np.nan)
+        full = np.full(n, np.nan)
+        diverged = np.zeros(n, dtype=bool)
+        probes = {k: np.full((n, max_layers), np.nan) for k in (
+            "grad_norm", "bias_grad_norm", "weight_norm", "act_mean", "act_var",
+            "saturation", "dead_fraction", "update_ratio")}
+        hist = np.zeros((n, max_layers, HIST_BINS), dtype=np.float32)
+        pred = None if layout.grid_x is None else np.full((n, len(layout.grid_x)), np.nan, dtype=np.float32)
+        for i, lane in enumerate(run.lanes):
+            L = lane.layers
+            depth = np.arange(1, L + 1)
+            decay = np.exp(-lane.rate * epoch)
+            value = 0.01 + init_loss[i] * decay * (1 + 0.05 * rng.standard_normal())
+            full[i] = 0.01 + init_loss[i] * decay
+            gn = 0.3 * decay + 0.01
+            if lane.activation == "sigmoid":
+                grads = gn * 0.25 ** (L - depth)
+            else:
+                grads = gn * (1.0 + 0.05 * rng.standard_normal(L))
+            var = (0.6 if lane.activation == "relu" else 0.25) * 0.8 ** (depth - 1) * (1 + 0.5 * (1 - decay))
+            if lane.dead_layer is not None:
+                grads[lane.dead_layer - 1] = 0.0
+            if lane.diverge_at is not None and epoch >= lane.diverge_at - 10:
+                blow = 10.0 ** (epoch - (lane.diverge_at - 10))
+                value *= blow
+                full[i] *= blow
+                grads = grads * blow
+            if lane.diverge_at is not None and epoch >= lane.diverge_at:
+                diverged[i] = True
+                value = np.inf if epoch == lane.diverge_at else np.nan
+                full[i] = value
+                grads = np.full(L, np.inf if epoch == lane.diverge_at else np.nan)
+                var = np.full(L, np.nan)
+            if epoch > 0:
+                loss[i] = value
+            probes["grad_norm"][i, :L] = grads
+            probes["bias_grad_norm"][i, :L] = grads * 0.1
+            probes["weight_norm"][i, :L] = 1.0 + 0.01 * epoch
+            probes["act_var"][i, :L] = var
+            probes["act_mean"][i, :L] = 0.1
+            sat = 0.4 * (1 - decay) * depth / L if lane.activation in ("sigmoid", "tanh") else np.zeros(L)
+            dead = 0.05 * depth / L * (1 + epoch / max(1, run.epochs)) if lane.activation == "relu" else np.zeros(L)
+            probes["saturation"][i, :L] = sat
+            probes["dead_fraction"][i, :L] = dead
+            probes["update_ratio"][i, :L] = 1e-3
+            centers = np.arange(HIST_BINS) + 0.5
+            for k in range(L):
+                mu = HIST_BINS * (0.3 + 0.4 * (1 - decay) * (k + 1) / L)
+                sd = 3 + 4 * (k + 1) / L
+                hist[i, k] = (1000 * np.exp(-0.5 * ((centers - mu) / sd) ** 2)).astype(np.float32)
+            if pred is not None:
+                assert layout.grid_x is not None
+                pred[i] = (_target(layout.grid_x) * (1 - decay) + 0.2 * decay * np.sin(3 * layout.grid_x + i))
+                if diverged[i]:
+                    pred[i] = np.nan
+        edits = tuple(e for e in run.edits if e.epoch == epoch)
+        yield EpochReport(
+            run_id=run_id, epoch=epoch, layout=layout, loss=loss, full_loss=full, diverged=diverged,
+            hist_counts=hist, prediction=pred, edits=edits, seconds=0.001, **probes,
+        )
+
+
+def make_history(run: SyntheticRun | None = None, upto: int | None = None) -> RunHistory:
+    """A RunHistory holding epochs 0..``upto`` (all planned epochs by default)."""
+    run = run or SyntheticRun()
+    layout = make_layout(run)
+    history = RunHistory(layout)
+    for report in make_reports(run, layout):
+        history.append(report)
+        if upto is not None and report.epoch >= upto:
+            break
+    return history
+
+
+def race_history(epochs: int = 100) -> RunHistory:
+    """Four optimizers on a 2-layer tanh net, like the race lesson."""
+    run = SyntheticRun(
+        lanes=(
+            LaneDef("SGD", "tanh", 2, 0.015),
+            LaneDef("Momentum", "tanh", 2, 0.045, optimizer="sgd"),
+            LaneDef("RMSProp", "tanh", 2, 0.07, optimizer="rmsprop"),
+            LaneDef("Adam", "tanh", 2, 0.09, optimizer="adam"),
+        ),
+        epochs=epochs,
+        edits=(HyperparameterEdit(epoch=40, lane=0, name="learning_rate", value=0.05, previous=0.01),),
+    )
+    return make_history(run)
+
+
+def make_broken_history(value: float = float("nan"), epochs: int = 5, broken_edges: bool = False) -> RunHistory:
+    """A run where every probe, loss and prediction is ``value`` (NaN or ±inf).
+
+    With ``broken_edges`` the histogram bin edges are ``value`` too.
+    """
+    run = SyntheticRun(epochs=epochs)
+    layout = make_layout(run)
+    if broken_edges:
+        layout = dataclasses.replace(layout, hist_edges=np.full_like(layout.hist_edges, value))
+    history = RunHistory(layout)
+    for report in make_reports(run, layout):
+        n, layers = layout.n_lanes, layout.max_layers
+        bad = np.full((n, layers), value)
+        grid = None if layout.grid_x is None else np.full((n, len(layout.grid_x)), value, dtype=np.float32)
+        history.append(EpochReport(
+            run_id=1, epoch=report.epoch, layout=layout, loss=np.full(n, value), full_loss=np.full(n, value),
+            diverged=np.ones(n, dtype=bool), grad_norm=bad, bias_grad_norm=bad, weight_norm=bad,
+            act_mean=bad, act_var=bad, saturation=bad, dead_fraction=bad, update_ratio=bad,
+            hist_counts=np.zeros((n, layers, HIST_BINS), dtype=np.float32), prediction=grid,
+        ))
+    return history
