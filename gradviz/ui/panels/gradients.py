@@ -130,6 +130,10 @@ class GradientsPanel(Panel):
         for lane, lane_name in enumerate(layout.lane_names):
             r, c = divmod(lane, ncols)
             plot = self._add_plot(heat, r, c, grid=(False, False))
+            # Stretch shares out only the space beyond the preferred widths;
+            # equal preferred widths keep the lanes' heatmaps equally wide.
+            plot.setPreferredWidth(200)
+            plot.setMinimumWidth(80)
             self._set_title(plot, lane_name)
             if c == 0:
                 self._set_label(plot, "left", "layer (1 = input side)")
