@@ -33,7 +33,8 @@ EXIT_INTERRUPTED = 130
 
 
 def _error(message: str) -> int:
-    print(f"gradviz: error: {message}", file=sys.stderr)
+    one_line = "".join(c if c.isprintable() else " " for c in message)
+    print(f"gradviz: error: {one_line}", file=sys.stderr)
     return EXIT_USAGE
 
 

@@ -88,6 +88,8 @@ def check_dataset_params(name: str, raw: Mapping[str, Any], path: str) -> dict[s
         if kind == "str":
             if not isinstance(value, str) or not value.strip():
                 raise SpecError(sub, "must be a non-empty string")
+            if "\x00" in value:
+                raise SpecError(sub, "must not contain a NUL character")
             out[key] = value
         elif kind == "names":
             if isinstance(value, str):
@@ -96,8 +98,8 @@ def check_dataset_params(name: str, raw: Mapping[str, Any], path: str) -> dict[s
                 raise SpecError(sub, "must be a column name or a non-empty list of column names")
             out[key] = tuple(value)
         else:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise SpecError(sub, f"must be a finite number, not {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+                raise SpecError(sub, f"must be a finite number, not {str(value)[:30]}")
             if kind == "int":
                 if value != int(value):
                     raise SpecError(sub, f"must be a whole number, not {value!r}")
@@ -108,6 +110,13 @@ def check_dataset_params(name: str, raw: Mapping[str, Any], path: str) -> dict[s
                 raise SpecError(sub, f"must be between {lo:g} and {hi:g}, not {value!r}")
             out[key] = value
     return out
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float range
+        return False
 
 
 def make_dataset(spec: DatasetSpec, seed: int) -> Dataset:
@@ -146,6 +155,14 @@ def make_dataset(spec: DatasetSpec, seed: int) -> Dataset:
     )
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _frozen(a: np.ndarray) -> np.ndarray:
     out = np.ascontiguousarray(a, dtype=np.float32)
     out.setflags(write=False)
@@ -162,7 +179,10 @@ def read_csv_dataset(
     By default every column but the last is an input and the last is the
     target.  Every problem is reported with the file, row and column.
     """
-    path = Path(path).expanduser()
+    try:
+        path = Path(path).expanduser()
+    except RuntimeError:
+        raise SpecError("dataset.path", f"cannot expand {str(path)!r}: no such user") from None
     where = repr(str(path))
     try:
         size = path.stat().st_size
@@ -195,11 +215,8 @@ def read_csv_dataset(
         raise SpecError("dataset.path", f"{str(path)!r} has an empty column name in its header row")
     if len(set(header)) != len(header):
         raise SpecError("dataset.path", f"{str(path)!r} repeats a column name in its header row")
-    try:
-        [float(h) for h in header]
+    if all(_is_number(h) for h in header):
         raise SpecError("dataset.path", f"{str(path)!r} has no header row (its first row is all numbers)")
-    except ValueError:
-        pass
     target_names = tuple(target) if target else (header[-1],)
     input_names = tuple(inputs) if inputs else tuple(h for h in header if h not in target_names)
     for key, names in (("dataset.target", target_names), ("dataset.inputs", input_names)):

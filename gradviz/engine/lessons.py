@@ -69,7 +69,7 @@ def load_lesson(name: str) -> Lesson:
 def resolve(name_or_path: str) -> Lesson:
     """A lesson by name, or a spec file (``*.json``) wrapped as a lesson."""
     path = Path(name_or_path)
-    if name_or_path.endswith(".json") or path.exists():
+    if name_or_path.endswith(".json") or path.is_file():
         spec = load_spec(path)
         return Lesson(path.stem, path.stem, "", f"Run described by {path.name}", spec, "")
     return load_lesson(name_or_path)

@@ -68,9 +68,13 @@ def check_hyperparameter(name: str, value: Scalar, path: str) -> None:
     if name in HYPERPARAMETER_RANGES and value is not None:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecError(path, f"must be a number, not {value!r}")
+        try:
+            value = float(value)
+        except OverflowError:
+            raise SpecError(path, "must be a finite number, not an integer beyond float range") from None
         if not math.isfinite(value):
             raise SpecError(path, f"must be a finite number, not {value!r}")
-        problem = _in_range(name, float(value))
+        problem = _in_range(name, value)
         if problem:
             raise SpecError(path, problem)
 

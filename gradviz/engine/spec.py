@@ -59,6 +59,8 @@ def _check_keys(data: Mapping[str, Any], path: str, allowed: set[str], required:
 def _join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
+    if not key.isprintable():
+        key = repr(key)  # keep every message on one line
     return f"{path}.{key}" if path else key
 
 
@@ -101,7 +103,10 @@ def _int(value: Any, path: str, lo: int, hi: int) -> int:
 def _float(value: Any, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SpecError(path, f"must be a number, not {_type_name(value)}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        raise SpecError(path, "must be a finite number, not an integer beyond float range") from None
     if not math.isfinite(value):
         raise SpecError(path, f"must be a finite number, not {value}")
     return value
@@ -122,6 +127,8 @@ def _scalar_params(data: Mapping[str, Any], path: str, skip: set[str]) -> Params
         sub = _join(path, key)
         if isinstance(value, float) and not math.isfinite(value):
             raise SpecError(sub, f"must be a finite number, not {value}")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 1e300:
+            raise SpecError(sub, "must be a finite number, not an integer beyond float range")
         if value is not None and not isinstance(value, (bool, int, float, str)):
             raise SpecError(sub, f"must be a number, boolean or string, not {_type_name(value)}")
         params.append((key, value))
@@ -373,7 +380,7 @@ class RunSpec:
             raise SpecError("shuffle", f"must be true or false, not {_type_name(shuffle)}")
         dataset = DatasetSpec.from_json(data["dataset"], "dataset")
         if dataset.name == "csv" and base_dir is not None:
-            csv_path = Path(dataset.get("path")).expanduser()
+            csv_path = _expand_user(dataset.get("path"))
             if not csv_path.is_absolute():
                 resolved = str((base_dir / csv_path).resolve())
                 dataset = DatasetSpec("csv", tuple(
@@ -423,6 +430,14 @@ class RunSpec:
         return RunSpec.from_json(data)
 
 
+def _expand_user(path: str) -> Path:
+    """``~`` expanded, with an unknown user reported like any bad path."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        raise SpecError("dataset.path", f"cannot expand {path!r}: no such user") from None
+
+
 def load_spec(path: str | Path) -> RunSpec:
     """Read and validate a spec file, with a clear message for every failure."""
     path = Path(path)
@@ -446,13 +461,9 @@ def load_spec(path: str | Path) -> RunSpec:
 
 
 def parse_spec_text(text: str, source: str = "spec", base_dir: Path | None = None) -> RunSpec:
-    """Parse spec JSON text; NaN and Infinity are refused like any bad number."""
-
-    def _refuse_constant(name: str) -> float:
-        raise SpecError("", f"{source} contains {name}, which is not a number JSON allows")
-
+    """Parse spec JSON text; NaN and Infinity reach the field checks, which refuse them by name."""
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SpecError("", f"{source} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
     return RunSpec.from_json(data, base_dir=base_dir)

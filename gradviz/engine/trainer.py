@@ -116,25 +116,24 @@ def lane_folder_names(names: tuple[str, ...]) -> list[str]:
 
 
 def _hist_edges(spec: RunSpec, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Fixed bin edges per lane and layer, shared by lanes with the same activation at that depth."""
+    """Fixed bin edges per lane and layer, from the activation's range or the epoch-0 values.
+
+    Each lane's bins depend on that lane alone, so adding a lane never
+    changes another lane's numbers.
+    """
     lanes, layers = lo.shape
     edges = np.full((lanes, layers, HIST_BINS + 1), np.nan)
-    groups: dict[tuple[int, str], list[int]] = {}
     for i, lane in enumerate(spec.lanes):
         for j, layer in enumerate(lane.model.layers):
-            groups.setdefault((j, layer.activation), []).append(i)
-    for (j, activation), members in groups.items():
-        if activation in _BOUNDED_RANGES:
-            a, b = _BOUNDED_RANGES[activation]
-        else:
-            a = float(np.nanmin(lo[members, j])) if np.isfinite(lo[members, j]).any() else -1.0
-            b = float(np.nanmax(hi[members, j])) if np.isfinite(hi[members, j]).any() else 1.0
-            if not (math.isfinite(a) and math.isfinite(b)):
-                a, b = -1.0, 1.0
-            span = max(b - a, 1e-6)
-            a = 0.0 if a >= 0 else a - 0.25 * span
-            b = b + 0.25 * span
-        for i in members:
+            if layer.activation in _BOUNDED_RANGES:
+                a, b = _BOUNDED_RANGES[layer.activation]
+            else:
+                a, b = float(lo[i, j]), float(hi[i, j])
+                if not (math.isfinite(a) and math.isfinite(b)):
+                    a, b = -1.0, 1.0
+                span = max(b - a, 1e-6)
+                a = 0.0 if a >= 0 else a - 0.25 * span
+                b = b + 0.25 * span
             edges[i, j] = np.linspace(a, b, HIST_BINS + 1)
     return edges
 
@@ -170,6 +169,7 @@ class _Lockstep:
         self.variables = [m.trainable_variables for m in self.models]
         for opt, variables in zip(self.optimizers, self.variables):
             opt.build(variables)
+        self.optimizer_specs = [lane.optimizer for lane in spec.lanes]
         self.alive = [tf.Variable(True, trainable=False) for _ in self.models]
         self.loss_sum = [tf.Variable(0.0, trainable=False) for _ in self.models]
         self.previous_kernels = [
@@ -432,10 +432,23 @@ class _Lockstep:
         if edit.name == "learning_rate":
             previous = float(np.asarray(opt.learning_rate))
             opt.learning_rate = float(edit.value)
+            self.optimizer_specs[edit.lane] = self.optimizer_specs[edit.lane].with_param(edit.name, edit.value)
         else:
             previous = getattr(opt, edit.name)
-            setattr(opt, edit.name, edit.value)
-            # Keras reads these as Python numbers while tracing: trace again.
+            # Keras reads these as Python numbers while tracing, and some
+            # create state only when non-zero (SGD's momentum slots): build a
+            # new optimizer with the new value, carry over the state both
+            # have (iterations, learning rate, moments), and trace again.
+            current = self.optimizer_specs[edit.lane].with_param(edit.name, edit.value)
+            replacement = make_optimizer(current, f"lanes[{edit.lane}].optimizer")
+            replacement.build(self.variables[edit.lane])
+            old_state = {v.name: v for v in opt.variables}
+            for var in replacement.variables:
+                kept = old_state.get(var.name)
+                if kept is not None and tuple(kept.shape) == tuple(var.shape):
+                    var.assign(kept)
+            self.optimizers[edit.lane] = replacement
+            self.optimizer_specs[edit.lane] = current
             self._compile()
             self.retraced = True
         return HyperparameterEdit(epoch, edit.lane, edit.name, edit.value, previous)
