@@ -77,6 +77,8 @@ def import_tensorflow() -> ModuleType:
             except RuntimeError:
                 pass  # the runtime already started (someone ran an op first); its pools stay
             tf.constant(0.0).numpy()  # device initialization, while stderr is captured
+            # Retracing notices name internal functions a learner cannot act on.
+            tf.get_logger().setLevel("ERROR")
             import keras
 
             keras.utils.disable_interactive_logging()
