@@ -77,6 +77,9 @@ def import_tensorflow() -> ModuleType:
             except RuntimeError:
                 pass  # the runtime already started (someone ran an op first); its pools stay
             tf.constant(0.0).numpy()  # device initialization, while stderr is captured
+            # Grappler's graph rewrites take seconds on a many-lane epoch graph
+            # and buy nothing measurable for layers this small.
+            tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
             # Retracing notices name internal functions a learner cannot act on.
             tf.get_logger().setLevel("ERROR")
             import keras

@@ -138,6 +138,33 @@ def _hist_edges(spec: RunSpec, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return edges
 
 
+def _all_finite(tf: Any, loss: Any, grads: list[Any]) -> Any:
+    """Whether the loss and every gradient element are finite.
+
+    One sum instead of a check per tensor: a NaN or infinity anywhere makes
+    the sum non-finite.  (So would finite gradients summing past float32's
+    3e38, which only a lane that is diverging anyway reaches.)
+    """
+    return tf.math.is_finite(loss + tf.add_n([tf.reduce_sum(g) for g in grads]))
+
+
+class _LayerSegments:
+    """Which layer each kernel element, bias element and unit of a lane belongs to."""
+
+    def __init__(self, model: Any, dense: list[Any]) -> None:
+        kernel_sizes = [int(np.prod(d.kernel.shape)) for d in dense]
+        units = [int(d.bias.shape[0]) for d in dense]
+        layers = np.arange(len(dense), dtype=np.int32)
+        self.kernel = np.repeat(layers, kernel_sizes)
+        self.kernel_count = np.asarray(kernel_sizes, np.float32)
+        self.bias = np.repeat(layers, units)
+        self.unit = np.repeat(layers, units)
+        self.unit_count = np.asarray(units, np.float32)
+        activations = [layer.activation for layer in model.layers]
+        self.is_tanh = np.array([a == "tanh" for a in activations])
+        self.is_sigmoid = np.array([a == "sigmoid" for a in activations])
+
+
 class _Lockstep:
     """The Keras objects of one run and its compiled functions."""
 
@@ -172,9 +199,8 @@ class _Lockstep:
         self.optimizer_specs = [lane.optimizer for lane in spec.lanes]
         self.alive = [tf.Variable(True, trainable=False) for _ in self.models]
         self.loss_sum = [tf.Variable(0.0, trainable=False) for _ in self.models]
-        self.previous_kernels = [
-            [tf.Variable(d.kernel, trainable=False) for d in dense] for dense in self.dense
-        ]
+        self._segments = [_LayerSegments(spec.lanes[i].model, dense) for i, dense in enumerate(self.dense)]
+        self.previous_kernels = [tf.Variable(self._flat_kernels(i), trainable=False) for i in range(self.n_lanes)]
         self.hist_range = tf.Variable(np.zeros((self.n_lanes, self.max_layers, 2), np.float32), trainable=False)
         # Variables, not constants, so a rerun with another seed (other noise)
         # can reuse the compiled functions.
@@ -191,6 +217,9 @@ class _Lockstep:
         self._block = [3 + len(LAYER_PROBES) * d + HIST_BINS * d + (GRID_POINTS if self.grid is not None else 0)
                        for d in self.depths]
         self._compile()
+
+    def _flat_kernels(self, lane: int) -> np.ndarray:
+        return np.concatenate([np.asarray(d.kernel).ravel() for d in self.dense[lane]])
 
     @staticmethod
     def _grid_for(data: Dataset) -> np.ndarray | None:
@@ -234,8 +263,7 @@ class _Lockstep:
                     dense.bias.assign(np.zeros(dense.bias.shape, np.float32))
             for var, value in zip(self.optimizers[i].variables, self._initial_optimizer_state[i]):
                 var.assign(value)
-            for prev, dense in zip(self.previous_kernels[i], self.dense[i]):
-                prev.assign(dense.kernel)
+            self.previous_kernels[i].assign(self._flat_kernels(i))
             self.alive[i].assign(True)
             self.loss_sum[i].assign(0.0)
 
@@ -248,9 +276,11 @@ class _Lockstep:
         # The epoch function trains batches [first, stop) and then probes, so a
         # whole epoch is one call (and epoch 0 is the same call with no batch).
         # The train-only function is traced only for datasets needing chunks.
-        self._epoch_fn = self.tf.function(self._epoch, jit_compile=self.jit)
-        self._train_fn = self.tf.function(self._train_chunk, jit_compile=self.jit)
-        self._range_fn = self.tf.function(self._ranges)
+        # autograph=False: the code is written in graph form already, and
+        # converting it costs seconds of tracing on a many-lane run.
+        self._epoch_fn = self.tf.function(self._epoch, jit_compile=self.jit, autograph=False)
+        self._train_fn = self.tf.function(self._train_chunk, jit_compile=self.jit, autograph=False)
+        self._range_fn = self.tf.function(self._ranges, autograph=False)
 
     def _epoch(self, perm: Any, first: Any, stop: Any) -> Any:
         self._train_chunk(perm, first, stop)
@@ -259,7 +289,8 @@ class _Lockstep:
     def _train_chunk(self, perm: Any, first: Any, stop: Any) -> None:
         tf = self.tf
         bs = self.batch_size
-        for b in tf.range(first, stop):
+
+        def batch(b: Any) -> Any:
             lo = b * bs
             hi = tf.minimum(lo + bs, self.n)
             idx = perm[lo:hi]
@@ -272,10 +303,7 @@ class _Lockstep:
                     pred = self._forward(i, xb)[-1]
                     loss = tf.reduce_mean(tf.square(yb - pred))
                 grads = tape.gradient(loss, variables)
-                finite = tf.math.is_finite(loss)
-                for g in grads:
-                    finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
-                ok = tf.logical_and(self.alive[i], finite)
+                ok = tf.logical_and(self.alive[i], _all_finite(tf, loss, grads))
 
                 def step(opt: Any = self.optimizers[i], grads: Any = grads, variables: Any = variables) -> Any:
                     opt.apply(grads, variables)
@@ -284,6 +312,9 @@ class _Lockstep:
                 tf.cond(ok, step, lambda: tf.constant(False))
                 self.alive[i].assign(ok)
                 self.loss_sum[i].assign_add(loss * count)
+            return (b + 1,)
+
+        tf.while_loop(lambda b: b < stop, batch, (first,))
 
     def _ranges(self) -> Any:
         tf = self.tf
@@ -296,55 +327,77 @@ class _Lockstep:
         return tf.stack(lo), tf.stack(hi)
 
     def _probe(self) -> Any:
+        # Every per-layer statistic is computed for all layers of a lane at
+        # once, over the layers' outputs side by side (samples × all units)
+        # and their kernels flattened end to end, with segment reductions by
+        # layer: a few dozen ops per lane instead of dozens per layer, which
+        # is what tracing a 36-lane lab and each epoch's dispatch cost.
+        return self.tf.concat([self._probe_lane(i) for i in range(self.n_lanes)], 0)
+
+    def _probe_lane(self, i: int) -> Any:
         tf = self.tf
-        blocks = []
-        for i in range(self.n_lanes):
-            dense = self.dense[i]
-            kernels = [d.kernel for d in dense]
-            biases = [d.bias for d in dense]
-            with tf.GradientTape() as tape:
-                acts = self._forward(i, self.x)
-                full_loss = tf.reduce_mean(tf.square(self.y - acts[-1]))
-            grads = tape.gradient(full_loss, kernels + biases)
-            finite = tf.math.is_finite(full_loss)
-            for g in grads:
-                finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
-            alive = tf.logical_and(self.alive[i], finite)
-            self.alive[i].assign(alive)
-            epoch_loss = self.loss_sum[i].read_value() / self.n
-            self.loss_sum[i].assign(0.0)
-            rows = {name: [] for name in LAYER_PROBES}
-            hists = []
-            for j, a in enumerate(acts):
-                k = kernels[j]
-                prev = self.previous_kernels[i][j]
-                rows["grad_norm"].append(tf.norm(grads[j]))
-                rows["bias_grad_norm"].append(tf.norm(grads[len(kernels) + j]))
-                rows["weight_norm"].append(tf.norm(k))
-                mean = tf.reduce_mean(a)
-                rows["act_mean"].append(mean)
-                rows["act_var"].append(tf.reduce_mean(tf.square(a - mean)))
-                activation = self.activations[i][j]
-                if activation == "tanh":
-                    sat = tf.reduce_mean(tf.cast(tf.abs(a) > SATURATION_LEVEL, tf.float32))
-                elif activation == "sigmoid":
-                    outside = tf.logical_or(a < 1.0 - SATURATION_LEVEL, a > SATURATION_LEVEL)
-                    sat = tf.reduce_mean(tf.cast(outside, tf.float32))
-                else:
-                    sat = tf.constant(np.nan, tf.float32)
-                rows["saturation"].append(sat)
-                dead = tf.reduce_all(tf.equal(a, 0.0), axis=0)
-                rows["dead_fraction"].append(tf.reduce_mean(tf.cast(dead, tf.float32)))
-                rows["update_ratio"].append(tf.math.reduce_std(k - prev) / tf.math.reduce_std(prev))
-                prev.assign(k)
-                hists.append(self._histogram(a, self.hist_range[i, j]))
-            parts = [tf.stack([epoch_loss, full_loss, tf.cast(alive, tf.float32)])]
-            parts += [tf.stack(rows[name]) for name in LAYER_PROBES]
-            parts += hists
-            if self.grid is not None:
-                parts.append(self._forward(i, self.grid)[-1][:, 0])
-            blocks.append(tf.concat(parts, 0))
-        return tf.concat(blocks, 0)
+        seg = self._segments[i]
+        depth = self.depths[i]
+        dense = self.dense[i]
+        kernels = [d.kernel for d in dense]
+        with tf.GradientTape() as tape:
+            acts = self._forward(i, self.x)
+            full_loss = tf.reduce_mean(tf.square(self.y - acts[-1]))
+        grads = tape.gradient(full_loss, kernels + [d.bias for d in dense])
+        alive = tf.logical_and(self.alive[i], _all_finite(tf, full_loss, grads))
+        self.alive[i].assign(alive)
+        epoch_loss = self.loss_sum[i].read_value() / self.n
+        self.loss_sum[i].assign(0.0)
+
+        def flat(tensors: list[Any]) -> Any:
+            return tf.concat([tf.reshape(t, [-1]) for t in tensors], 0)
+
+        def seg_sum(values: Any, ids: Any) -> Any:
+            return tf.math.unsorted_segment_sum(values, ids, depth)
+
+        def seg_std(values: Any) -> Any:
+            mean = seg_sum(values, seg.kernel) / seg.kernel_count
+            centred = values - tf.gather(mean, seg.kernel)
+            return tf.sqrt(seg_sum(tf.square(centred), seg.kernel) / seg.kernel_count)
+
+        grad_norm = tf.sqrt(seg_sum(tf.square(flat(grads[:depth])), seg.kernel))
+        bias_grad_norm = tf.sqrt(seg_sum(tf.square(flat(grads[depth:])), seg.bias))
+        weights = flat(kernels)
+        weight_norm = tf.sqrt(seg_sum(tf.square(weights), seg.kernel))
+        previous = self.previous_kernels[i]
+        update_ratio = seg_std(weights - previous) / seg_std(previous)
+        previous.assign(weights)
+
+        a = tf.concat(acts, 1)  # samples × (units of layer 1, units of layer 2, ...)
+        act_mean = seg_sum(tf.reduce_mean(a, 0), seg.unit) / seg.unit_count
+        centred = a - tf.gather(act_mean, seg.unit)
+        act_var = seg_sum(tf.reduce_mean(tf.square(centred), 0), seg.unit) / seg.unit_count
+        tanh_sat = tf.cast(tf.abs(a) > SATURATION_LEVEL, tf.float32)
+        sigmoid_sat = tf.cast(tf.logical_or(a < 1.0 - SATURATION_LEVEL, a > SATURATION_LEVEL), tf.float32)
+        tanh_sat = seg_sum(tf.reduce_mean(tanh_sat, 0), seg.unit) / seg.unit_count
+        sigmoid_sat = seg_sum(tf.reduce_mean(sigmoid_sat, 0), seg.unit) / seg.unit_count
+        saturation = tf.where(seg.is_tanh, tanh_sat, tf.where(seg.is_sigmoid, sigmoid_sat, np.float32(np.nan)))
+        dead = tf.cast(tf.reduce_all(tf.equal(a, 0.0), axis=0), tf.float32)
+        dead_fraction = seg_sum(dead, seg.unit) / seg.unit_count
+
+        # Fixed-width histograms (values outside land in the end bins);
+        # tf.histogram_fixed_width has no XLA kernel and works per layer.
+        lo = self.hist_range[i, :depth, 0]
+        width = self.hist_range[i, :depth, 1] - lo
+        scaled = (a - tf.gather(lo, seg.unit)) / tf.gather(width, seg.unit) * HIST_BINS
+        index = tf.cast(tf.clip_by_value(tf.floor(scaled), 0.0, HIST_BINS - 1.0), tf.int32) + seg.unit * HIST_BINS
+        counts = tf.math.unsorted_segment_sum(
+            tf.ones_like(tf.reshape(scaled, [-1])), tf.reshape(index, [-1]), depth * HIST_BINS
+        )
+
+        parts = [
+            tf.stack([epoch_loss, full_loss, tf.cast(alive, tf.float32)]),
+            grad_norm, bias_grad_norm, weight_norm, act_mean, act_var, saturation, dead_fraction, update_ratio,
+            counts,
+        ]
+        if self.grid is not None:
+            parts.append(self._forward(i, self.grid)[-1][:, 0])
+        return tf.concat(parts, 0)
 
     def _forward(self, lane: int, x: Any) -> list[Any]:
         # What keras.layers.Dense computes, without Keras's per-call Python
@@ -354,15 +407,6 @@ class _Lockstep:
             x = layer.activation(self.tf.matmul(x, layer.kernel) + layer.bias)
             outputs.append(x)
         return outputs
-
-    def _histogram(self, a: Any, value_range: Any) -> Any:
-        # tf.histogram_fixed_width has no XLA kernel; this is the same binning
-        # (values outside the range land in the end bins) as a segment sum.
-        tf = self.tf
-        lo, hi = value_range[0], value_range[1]
-        scaled = (tf.reshape(a, [-1]) - lo) / (hi - lo) * HIST_BINS
-        index = tf.cast(tf.clip_by_value(tf.floor(scaled), 0.0, HIST_BINS - 1.0), tf.int32)
-        return tf.math.unsorted_segment_sum(tf.ones_like(scaled), index, HIST_BINS)
 
     # driving -----------------------------------------------------------------
 
