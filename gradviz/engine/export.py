@@ -16,12 +16,15 @@ import numpy as np
 
 from gradviz.engine.files import atomic_write_text
 from gradviz.engine.history import RunHistory
+from gradviz.engine.jacobians import JACOBIAN_PROBES
 from gradviz.engine.report import LAYER_PROBES
 
 __all__ = [
+    "JACOBIANS_COLUMNS",
     "LAYERS_COLUMNS",
     "METRICS_COLUMNS",
     "data_csv",
+    "jacobians_csv",
     "layers_csv",
     "metrics_csv",
     "write_run_files",
@@ -29,6 +32,7 @@ __all__ = [
 
 METRICS_COLUMNS = ("epoch", "lane", "loss", "full_loss", "diverged")
 LAYERS_COLUMNS = ("epoch", "lane", "layer", *LAYER_PROBES)
+JACOBIANS_COLUMNS = ("epoch", "lane", "layer", *JACOBIAN_PROBES)
 
 
 def _cell(value: float) -> str:
@@ -70,10 +74,9 @@ def metrics_csv(history: RunHistory) -> str:
     return _csv(METRICS_COLUMNS, rows())
 
 
-def layers_csv(history: RunHistory) -> str:
-    """One row per epoch, lane and layer, with every per-layer probe."""
+def _per_layer_csv(history: RunHistory, columns: Sequence[str]) -> str:
     names = [_quote(n) for n in history.layout.lane_names]
-    probes = [history.layer(p) for p in LAYER_PROBES]
+    probes = [history.layer(p) for p in columns[3:]]
     counts = history.layout.layer_counts
 
     def rows() -> Iterable[list[str]]:
@@ -82,11 +85,21 @@ def layers_csv(history: RunHistory) -> str:
                 for j in range(counts[lane]):
                     yield [str(epoch), name, str(j + 1), *(_cell(p[lane, r, j]) for p in probes)]
 
-    return _csv(LAYERS_COLUMNS, rows())
+    return _csv(columns, rows())
+
+
+def layers_csv(history: RunHistory) -> str:
+    """One row per epoch, lane and layer, with every per-layer probe."""
+    return _per_layer_csv(history, LAYERS_COLUMNS)
+
+
+def jacobians_csv(history: RunHistory) -> str:
+    """One row per epoch, lane and layer: ``sigma_max,sigma_min,product_to_output``."""
+    return _per_layer_csv(history, JACOBIANS_COLUMNS)
 
 
 def write_run_files(history: RunHistory, out_dir: str | Path) -> list[Path]:
-    """Write ``spec.json``, ``data.csv``, ``metrics.csv`` and ``layers.csv`` into ``out_dir``."""
+    """Write ``spec.json``, ``data.csv``, ``metrics.csv``, ``layers.csv`` and ``jacobians.csv`` into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -95,6 +108,7 @@ def write_run_files(history: RunHistory, out_dir: str | Path) -> list[Path]:
         ("data.csv", data_csv(history)),
         ("metrics.csv", metrics_csv(history)),
         ("layers.csv", layers_csv(history)),
+        ("jacobians.csv", jacobians_csv(history)),
     ):
         atomic_write_text(out / name, text)
         written.append(out / name)

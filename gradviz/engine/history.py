@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradviz.engine.jacobians import JACOBIAN_PROBES
 from gradviz.engine.report import HIST_BINS, LAYER_PROBES, EpochReport, HyperparameterEdit, RunLayout
+
+_PER_LAYER = LAYER_PROBES + JACOBIAN_PROBES
 
 __all__ = ["RunHistory"]
 
@@ -39,7 +42,7 @@ class RunHistory:
         grid = 0 if layout.grid_x is None else len(layout.grid_x)
         self._scalars = {name: np.full((cap, lanes), np.nan) for name in ("loss", "full_loss")}
         self._diverged = np.zeros((cap, lanes), dtype=bool)
-        self._layers = {name: np.full((cap, lanes, layers), np.nan) for name in LAYER_PROBES}
+        self._layers = {name: np.full((cap, lanes, layers), np.nan) for name in _PER_LAYER}
         self._hist = np.zeros((cap, lanes, layers, HIST_BINS), dtype=np.float32)
         self._pred = np.full((cap, lanes, grid), np.nan, dtype=np.float32)
         self._seconds = np.zeros(cap)
@@ -61,8 +64,9 @@ class RunHistory:
         self._scalars["loss"][i] = report.loss
         self._scalars["full_loss"][i] = report.full_loss
         self._diverged[i] = report.diverged
-        for name in LAYER_PROBES:
-            self._layers[name][i] = getattr(report, name)
+        for name in _PER_LAYER:
+            values = getattr(report, name)
+            self._layers[name][i] = np.nan if values is None else values
         self._hist[i] = report.hist_counts
         if report.prediction is not None:
             self._pred[i] = report.prediction
@@ -130,7 +134,7 @@ class RunHistory:
         return self._view(self._diverged[: self._n].T)
 
     def layer(self, probe: str) -> np.ndarray:
-        """(lanes, epochs, layers) one per-layer probe, e.g. ``"grad_norm"``."""
+        """(lanes, epochs, layers) one per-layer probe, e.g. ``"grad_norm"`` or ``"sigma_max"``."""
         return self._view(self._layers[probe][: self._n].transpose(1, 0, 2))
 
     def hist_counts(self, epoch: int) -> np.ndarray:

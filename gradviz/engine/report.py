@@ -74,6 +74,8 @@ class RunLayout:
     grid_x
         (grid,) inputs the prediction curves are evaluated on, for 1-D inputs;
         ``None`` otherwise.
+    jacobian_x
+        (inputs,) the input the layer Jacobians are taken at.
     """
 
     spec: RunSpec
@@ -84,6 +86,7 @@ class RunLayout:
     data_x: np.ndarray
     data_y: np.ndarray
     grid_x: np.ndarray | None
+    jacobian_x: np.ndarray | None = None
 
     @property
     def n_lanes(self) -> int:
@@ -126,6 +129,11 @@ class EpochReport:
         ``layout.hist_edges`` (values outside the edges land in the end bins).
     prediction
         (lanes, grid) each lane's output over ``layout.grid_x``, or ``None``.
+    sigma_max, sigma_min, product_to_output
+        (lanes, layers) singular values of each layer's input–output Jacobian
+        at ``layout.jacobian_x``, and the largest singular value of the
+        product of Jacobians from the output back to the layer (see
+        :mod:`gradviz.engine.jacobians`).
     edits
         Hyperparameter changes applied just before this epoch.
     messages
@@ -151,6 +159,9 @@ class EpochReport:
     update_ratio: np.ndarray
     hist_counts: np.ndarray
     prediction: np.ndarray | None
+    sigma_max: np.ndarray | None = None
+    sigma_min: np.ndarray | None = None
+    product_to_output: np.ndarray | None = None
     edits: tuple[HyperparameterEdit, ...] = ()
     messages: tuple[str, ...] = ()
     seconds: float = 0.0

@@ -26,6 +26,7 @@ import numpy as np
 from gradviz.engine.control import PendingEdit, RunControl
 from gradviz.engine.datasets import Dataset, make_dataset
 from gradviz.engine.errors import SpecError
+from gradviz.engine.jacobians import JACOBIAN_PROBES, jacobian_stats, probe_input
 from gradviz.engine.models import build_model, layer_seed
 from gradviz.engine.registry import (
     check_hyperparameter,
@@ -152,7 +153,8 @@ class _LayerSegments:
     """Which layer each kernel element, bias element and unit of a lane belongs to."""
 
     def __init__(self, model: Any, dense: list[Any]) -> None:
-        kernel_sizes = [int(np.prod(d.kernel.shape)) for d in dense]
+        self.kernel_shapes = [tuple(int(n) for n in d.kernel.shape) for d in dense]
+        kernel_sizes = [int(np.prod(shape)) for shape in self.kernel_shapes]
         units = [int(d.bias.shape[0]) for d in dense]
         layers = np.arange(len(dense), dtype=np.int32)
         self.kernel = np.repeat(layers, kernel_sizes)
@@ -214,8 +216,13 @@ class _Lockstep:
         self.retraced = False
         self.chunk = max(1, _CHUNK_WORK // (self.batch_size * self.n_lanes))
         # Offsets of each lane's block in the probe's flat output.
-        self._block = [3 + len(LAYER_PROBES) * d + HIST_BINS * d + (GRID_POINTS if self.grid is not None else 0)
-                       for d in self.depths]
+        self.jacobian_x = probe_input(data.x)
+        self._jacobian_at = tf.constant(self.jacobian_x)
+        grid_points = GRID_POINTS if self.grid is not None else 0
+        self._block = [
+            3 + len(LAYER_PROBES) * d + HIST_BINS * d + grid_points + len(seg.unit) + len(seg.kernel)
+            for d, seg in zip(self.depths, self._segments)
+        ]
         self._compile()
 
     def _flat_kernels(self, lane: int) -> np.ndarray:
@@ -397,7 +404,22 @@ class _Lockstep:
         ]
         if self.grid is not None:
             parts.append(self._forward(i, self.grid)[-1][:, 0])
+        parts.append(self._activation_slopes(i))
+        parts.append(weights)
         return tf.concat(parts, 0)
+
+    def _activation_slopes(self, lane: int) -> Any:
+        """φ'(z) of every layer at the Jacobian probe input (for jacobians.py)."""
+        tf = self.tf
+        h = self._jacobian_at
+        slopes = []
+        for layer in self.dense[lane]:
+            z = tf.matmul(h, layer.kernel) + layer.bias
+            with tf.GradientTape() as tape:
+                tape.watch(z)
+                h = layer.activation(z)
+            slopes.append(tape.gradient(h, z)[0])  # elementwise activations: the diagonal
+        return tf.concat(slopes, 0)
 
     def _forward(self, lane: int, x: Any) -> list[Any]:
         # What keras.layers.Dense computes, without Keras's per-call Python
@@ -441,7 +463,7 @@ class _Lockstep:
 
     def _unpack(self, flat: np.ndarray) -> dict[str, Any]:
         lanes, layers = self.n_lanes, self.max_layers
-        out: dict[str, Any] = {name: np.full((lanes, layers), np.nan) for name in LAYER_PROBES}
+        out: dict[str, Any] = {name: np.full((lanes, layers), np.nan) for name in LAYER_PROBES + JACOBIAN_PROBES}
         out["loss"] = np.empty(lanes)
         out["full_loss"] = np.empty(lanes)
         out["alive"] = np.empty(lanes, dtype=bool)
@@ -461,6 +483,19 @@ class _Lockstep:
             at += HIST_BINS * depth
             if self.grid is not None:
                 out["prediction"][i] = block[at: at + GRID_POINTS]
+                at += GRID_POINTS
+            seg = self._segments[i]
+            slopes = np.split(block[at: at + len(seg.unit)], np.cumsum(seg.unit_count[:-1]).astype(int))
+            at += len(seg.unit)
+            flat_kernels = block[at: at + len(seg.kernel)]
+            kernels = [
+                k.reshape(shape)
+                for k, shape in zip(
+                    np.split(flat_kernels, np.cumsum(seg.kernel_count[:-1]).astype(int)), seg.kernel_shapes
+                )
+            ]
+            for name, values in zip(JACOBIAN_PROBES, jacobian_stats(slopes, kernels)):
+                out[name][i, :depth] = values
         return out
 
     def apply_edit(self, edit: PendingEdit, epoch: int) -> HyperparameterEdit:
@@ -565,6 +600,7 @@ def iter_run(
             data_x=data.x,
             data_y=data.y,
             grid_x=None if run.grid_x is None else read_only(run.grid_x),
+            jacobian_x=read_only(run.jacobian_x[0]),
         )
         probes = run.run_epoch(None, control)
         assert probes is not None
@@ -663,7 +699,7 @@ def _report(
         loss=read_only(probes["loss"]),
         full_loss=read_only(probes["full_loss"]),
         diverged=read_only(~probes["alive"]),
-        **{name: read_only(probes[name]) for name in LAYER_PROBES},
+        **{name: read_only(probes[name]) for name in LAYER_PROBES + JACOBIAN_PROBES},
         hist_counts=read_only(probes["hist_counts"]),
         prediction=None if probes["prediction"] is None else read_only(probes["prediction"]),
         edits=edits,

@@ -13,11 +13,14 @@ from typing import Any
 import numpy as np
 
 from gradviz.engine.control import RunControl
+from gradviz.engine.jacobians import JACOBIAN_PROBES
 from gradviz.engine.report import LAYER_PROBES, EpochReport
 from gradviz.engine.spec import RunSpec
 
 # Every array-valued field of an EpochReport that must be reproducible.
-REPORT_ARRAYS: tuple[str, ...] = ("loss", "full_loss", "diverged", *LAYER_PROBES, "hist_counts", "prediction")
+REPORT_ARRAYS: tuple[str, ...] = (
+    "loss", "full_loss", "diverged", *LAYER_PROBES, *JACOBIAN_PROBES, "hist_counts", "prediction"
+)
 
 
 def layer(units: int, activation: str = "linear", initializer: Any = "glorot_uniform") -> dict[str, Any]:
