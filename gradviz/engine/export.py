@@ -8,6 +8,7 @@ cells, which spreadsheets and pandas read as missing.
 from __future__ import annotations
 
 import io
+import json
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -99,9 +100,20 @@ def jacobians_csv(history: RunHistory) -> str:
 
 
 def write_run_files(history: RunHistory, out_dir: str | Path) -> list[Path]:
-    """Write ``spec.json``, ``data.csv``, ``metrics.csv``, ``layers.csv`` and ``jacobians.csv`` into ``out_dir``."""
+    from gradviz.engine.diagnostics import diagnose, findings_json
+    from gradviz.engine.lab import lab_csv
+
+    """Write the run's files into ``out_dir``.
+
+    ``spec.json``, ``data.csv``, ``metrics.csv``, ``layers.csv``,
+    ``jacobians.csv``, ``diagnostics.json`` (the findings at the last epoch)
+    and, when the lanes form an activation × initializer × optimizer grid,
+    ``lab.csv``.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    findings = findings_json(diagnose(history))
+    findings_text = json.dumps(findings, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
     written = []
     for name, text in (
         ("spec.json", history.layout.spec.dumps()),
@@ -109,7 +121,11 @@ def write_run_files(history: RunHistory, out_dir: str | Path) -> list[Path]:
         ("metrics.csv", metrics_csv(history)),
         ("layers.csv", layers_csv(history)),
         ("jacobians.csv", jacobians_csv(history)),
+        ("diagnostics.json", findings_text),
+        ("lab.csv", lab_csv(history)),
     ):
+        if text is None:
+            continue
         atomic_write_text(out / name, text)
         written.append(out / name)
     return written

@@ -115,8 +115,15 @@ def make_optimizer(spec: OptimizerSpec, path: str) -> Any:
                 f"{spec.name} takes no argument {key!r} (it takes: {', '.join(sorted(allowed))})",
             )
         check_hyperparameter(key, value, f"{path}.{key}")
+    kwargs = dict(spec.params)
+    for key, value in kwargs.items():
+        # JSON has no float/int distinction a learner would notice ("learning_rate": 1),
+        # but Keras refuses an int learning rate.
+        if isinstance(value, int) and not isinstance(value, bool):
+            if key in HYPERPARAMETER_RANGES or isinstance(allowed.get(key), float):
+                kwargs[key] = float(value)
     try:
-        return cls(**dict(spec.params))
+        return cls(**kwargs)
     except (ValueError, TypeError) as exc:
         raise SpecError(path, f"Keras refused {spec.label()}: {exc}") from None
 
