@@ -213,5 +213,11 @@ def _plateau(history: RunHistory, lane: int, row: int, t: Thresholds) -> tuple[i
 
 
 def findings_json(findings: list[Finding]) -> list[dict[str, object]]:
-    """Findings as JSON-ready dicts (``diagnostics.json``)."""
-    return [asdict(f) for f in findings]
+    """Findings as JSON-ready dicts (``diagnostics.json``); a non-finite value becomes ``null``."""
+    out = []
+    for finding in findings:
+        item = asdict(finding)
+        if not math.isfinite(item["value"]):
+            item["value"] = None
+        out.append(item)
+    return out
