@@ -542,7 +542,9 @@ class _Lockstep:
         keras = import_keras()
         self.models = self.optimizers = self.dense = self.variables = []  # type: ignore[assignment]
         self._epoch_fn = self._train_fn = self._range_fn = None  # type: ignore[assignment]
-        keras.utils.clear_session(free_memory=True)
+        # free_memory=False: its gc.collect() would run on this (worker) thread
+        # and could finalize GUI objects there; the GUI collects on its own thread.
+        keras.utils.clear_session(free_memory=False)
 
 
 def iter_run(

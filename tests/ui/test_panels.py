@@ -191,7 +191,12 @@ def test_race_leaderboard_order_and_text(make_panel, history) -> None:
     assert table.item(2, 5).text() == "diverged at epoch 50"
     assert table.item(0, 5).text() == ""
     assert table.item(2, 2).text() == "—"  # no current loss after divergence
-    # "reached" is the first epoch at or below the threshold
+    # "reached" is the first epoch at or below the threshold: a quarter of the
+    # mean starting loss unless the user picks one
+    start = history.full_loss[:, 0].mean()
+    assert panel.threshold == pytest.approx(float(f"{0.25 * start:.2g}"))
+    panel.set_threshold(0.02)
+    rows = panel.leaderboard()
     y = loss_with_init(history, 120)[1]
     first = int(np.flatnonzero(y <= 0.02)[0])
     assert rows[0].reached == first

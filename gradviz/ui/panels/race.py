@@ -88,23 +88,26 @@ class RacePanel(Panel):
     theme
         Light or dark plots.
     threshold
-        Loss the leaderboard's "reached" column counts from (the race lesson
-        asks who reaches 0.02 first).
+        Loss the leaderboard's "reached" column counts from; ``None`` (the
+        default) picks a quarter of the lanes' starting loss at each new run
+        until the user sets one.
     """
 
     title = "Optimizer race"
     name = "race"
-    DEFAULT_THRESHOLD = 0.02
+    #: the automatic threshold, as a fraction of the mean loss at initialization
+    AUTO_THRESHOLD_FRACTION = 0.25
     #: log scale cannot show 0: losses at or below this are drawn at it.
     LOG_FLOOR = 1e-12
     #: edit annotations kept as text labels (older edits keep only their marker).
     MAX_EDIT_LABELS = 12
 
     def __init__(
-        self, parent: QWidget | None = None, theme: Theme = LIGHT, threshold: float = DEFAULT_THRESHOLD
+        self, parent: QWidget | None = None, theme: Theme = LIGHT, threshold: float | None = None
     ) -> None:
         super().__init__(parent, theme)
-        self._threshold = float(threshold)
+        self._auto_threshold = threshold is None
+        self._threshold = 0.02 if threshold is None else float(threshold)
         self._log = True
         self._curves: list[pg.PlotDataItem] = []
         self._edit_marks: list[pg.PlotDataItem] = []
@@ -132,7 +135,7 @@ class RacePanel(Panel):
         self._threshold_box.setSingleStep(0.005)
         self._threshold_box.setValue(self._threshold)
         self._threshold_box.setToolTip("The leaderboard shows the first epoch each lane got this low")
-        self._threshold_box.valueChanged.connect(self.set_threshold)
+        self._threshold_box.valueChanged.connect(self._on_threshold_box_change)
         controls.addWidget(self._log_box)
         controls.addSpacing(16)
         controls.addWidget(self._threshold_label)
@@ -262,9 +265,24 @@ class RacePanel(Panel):
         item.setToolTip(f"First epoch the loss was at or below {self._threshold:g}")
         self._table.setHorizontalHeaderItem(_THRESHOLD_COLUMN, item)
 
+    def _on_threshold_box_change(self, value: float) -> None:
+        self._auto_threshold = False  # the user chose one: keep it across runs
+        self.set_threshold(value)
+
     def _bind(self, history: RunHistory) -> None:
         layout = history.layout
         t = self._theme
+        if self._auto_threshold and len(history):
+            start = history.full_loss[:, 0]
+            start = start[np.isfinite(start) & (start > 0)]
+            if start.size:
+                value = float(f"{self.AUTO_THRESHOLD_FRACTION * start.mean():.2g}")
+                # Before any item exists: set_threshold would redraw them.
+                self._threshold = value
+                self._threshold_box.blockSignals(True)
+                self._threshold_box.setValue(value)
+                self._threshold_box.blockSignals(False)
+                self._update_threshold_header()
         self._loss_view.clear()
         self._fit_view.clear()
 

@@ -1,0 +1,158 @@
+"""run_app: the GUI entry point, with the switches the CLI and the smoke tests use.
+
+The window is shown before TensorFlow is imported; the import runs in the
+background and Play is enabled when it is done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Slot
+from PySide6.QtWidgets import QApplication
+
+from gradviz.engine.errors import SpecError
+from gradviz.engine.lessons import Lesson, resolve
+from gradviz.ui.controller import RunState
+from gradviz.ui.garbage import GuiGarbageCollector
+from gradviz.ui.main_window import MainWindow
+
+__all__ = ["run_app"]
+
+# After the window closes, how long to let a TensorFlow import still in
+# progress finish, so the process does not exit in the middle of it.
+_IMPORT_GRACE_S = 60.0
+
+
+def _choose_lesson(lesson: str, epochs: int | None) -> Lesson:
+    chosen = resolve(lesson)
+    if epochs is not None:
+        chosen = dataclasses.replace(chosen, spec=chosen.spec.replace(epochs=epochs))
+    return chosen
+
+
+class _Session(QObject):
+    """What ``--play``, ``--screenshot`` and ``--quit-when-done`` ask of one window."""
+
+    def __init__(self, app: QApplication, window: MainWindow, *, play: bool,
+                 screenshot: str | None, quit_when_done: bool) -> None:
+        super().__init__(window)
+        self._app = app
+        self._window = window
+        self._play = play
+        self._screenshot = screenshot
+        self._quit = quit_when_done
+        self.exit_code = 0
+        if play:
+            # Connected after the window's own handler, so the run to play exists.
+            window.loader.ready.connect(self._on_tensorflow_ready)
+            window.loader.failed.connect(self._on_tensorflow_failed)
+            window.controller.state_changed.connect(self._on_run_state_change)
+            window.controller.failed.connect(self._on_run_failed)
+        elif screenshot is not None or quit_when_done:
+            QTimer.singleShot(0, self._on_first_frame)
+
+    @Slot()
+    def _on_tensorflow_ready(self) -> None:
+        self._window.controller.play()
+
+    @Slot(str)
+    def _on_tensorflow_failed(self, message: str) -> None:
+        print(f"gradviz: error: {message}", file=sys.stderr)
+        self._finish(1)
+
+    @Slot()
+    def _on_first_frame(self) -> None:
+        self._app.processEvents()
+        self._finish(0)
+
+    @Slot(object)
+    def _on_run_state_change(self, state: RunState) -> None:
+        if state is RunState.FINISHED:
+            self._finish(0)
+
+    @Slot(str)
+    def _on_run_failed(self, message: str) -> None:
+        print(f"gradviz: error: {message}", file=sys.stderr)
+        self._finish(1)
+
+    def _finish(self, code: int) -> None:
+        if self._screenshot is not None:
+            self._window.controller.render_now()
+            self._app.processEvents()
+            path = Path(self._screenshot)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not self._window.grab().save(str(path)):
+                print(f"gradviz: error: cannot write screenshot {str(path)!r}", file=sys.stderr)
+                code = code or 1
+            self._screenshot = None  # one screenshot per session
+        self.exit_code = self.exit_code or code
+        if self._quit or not self._play:
+            self._app.exit(self.exit_code)
+
+
+def run_app(
+    lesson: str = "race",
+    play: bool = False,
+    epochs: int | None = None,
+    screenshot: str | None = None,
+    quit_when_done: bool = False,
+    argv: list[str] | None = None,
+) -> int:
+    """Open the window on ``lesson`` and run the Qt event loop; returns the exit code.
+
+    Parameters
+    ----------
+    lesson
+        A lesson name (``race``, ``vanishing`` ...) or the path of a SPEC.json.
+    play
+        Start training as soon as TensorFlow is ready.
+    epochs
+        Override the spec's epochs.
+    screenshot
+        Save a PNG of the whole window: with ``play``, when the run ends;
+        without, the first frame (then exit).
+    quit_when_done
+        Exit when the run ends (0) or fails (1).
+    argv
+        Arguments for QApplication (Qt's own switches); ``sys.argv[:1]`` if ``None``.
+
+    Returns
+    -------
+    int
+        0 on success, 1 if the run or the screenshot failed, 2 for a bad lesson or spec.
+    """
+    try:
+        chosen = _choose_lesson(lesson, epochs)
+    except SpecError as exc:
+        print(f"gradviz: error: {exc}", file=sys.stderr)
+        return 2
+
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("gradviz")
+    collector = GuiGarbageCollector(parent=app)
+    collector.start()
+    window = MainWindow(chosen)
+    window.loader.ready.connect(collector.freeze)
+    session = _Session(app, window, play=play, screenshot=screenshot, quit_when_done=quit_when_done)
+    app.aboutToQuit.connect(window.shutdown)
+    window.show()
+    QTimer.singleShot(0, window.start_tensorflow)  # only once the window is up
+    code = app.exec()
+    window.shutdown(3.0)
+    window.loader.wait(_IMPORT_GRACE_S)
+    code = session.exit_code or code
+    app.aboutToQuit.disconnect(window.shutdown)
+    # Delete the window's C++ side now, while the QApplication exists: left to
+    # interpreter shutdown (reference cycles keep it alive), the process can
+    # crash after the QApplication is gone.
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    del session, window
+    collector.stop()
+    gc.collect()
+    return code

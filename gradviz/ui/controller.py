@@ -1,0 +1,467 @@
+"""RunController: starts, steers and records runs, and paints the panels at a steady rate.
+
+Recording is never throttled: every report of the current run is appended to
+the :class:`~gradviz.engine.history.RunHistory`.  Drawing is: a report only
+marks the panels dirty, and a ~30 Hz timer renders the visible ones, so a run
+at full speed costs one frame per tick however many epochs arrived.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import shiboken6
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+
+from gradviz.engine.control import RunControl
+from gradviz.engine.history import RunHistory
+from gradviz.engine.report import EpochReport
+from gradviz.engine.spec import RunSpec
+from gradviz.ui.worker import TrainingWorker, start_worker_thread
+
+__all__ = ["FRAME_INTERVAL_MS", "Panel", "RunController", "RunState"]
+
+FRAME_INTERVAL_MS = 33
+
+
+class RunState(enum.Enum):
+    """Where the current run is; what the transport bar shows."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    PAUSED = "paused"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+    @property
+    def live(self) -> bool:
+        """A worker is training (or holding, paused) for this run."""
+        return self in (RunState.RUNNING, RunState.PAUSED)
+
+
+class Panel(Protocol):
+    """What the controller needs of a panel (see ``gradviz.ui.panels``)."""
+
+    def bind(self, history: RunHistory) -> None: ...
+
+    def render(self, epoch: int) -> None: ...
+
+    def set_lane_visible(self, lane: int, visible: bool) -> None: ...
+
+    def isVisible(self) -> bool: ...
+
+
+class _Run(QObject):
+    """One run's control, worker and thread; receives the worker's signals on the GUI thread.
+
+    Lambdas connected to a worker signal run on the worker thread in PySide6;
+    slots of this GUI-thread object are queued to the GUI thread and know
+    which run they belong to, so a stopped run's late signals can be told apart.
+    """
+
+    def __init__(self, controller: RunController, spec: RunSpec, control: RunControl,
+                 weights_dir: Path | None) -> None:
+        super().__init__(controller)
+        self._controller = controller
+        self.spec = spec
+        self.control = control
+        self.worker: TrainingWorker | None = TrainingWorker(spec, control, weights_dir=weights_dir)
+        self.worker.report_ready.connect(self._on_report_ready)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.finished.connect(self._on_finished)
+        self.thread: QThread | None = start_worker_thread(self.worker)
+        self.thread.finished.connect(self._on_thread_finished)
+
+    @property
+    def run_id(self) -> int:
+        return self.control.run_id
+
+    def is_alive(self) -> bool:
+        thread = self.thread
+        return thread is not None and shiboken6.isValid(thread) and not thread.isFinished()
+
+    def wait(self, timeout_s: float) -> bool:
+        """Join the thread; False if it is still running after ``timeout_s``."""
+        thread = self.thread
+        if thread is None or not shiboken6.isValid(thread):
+            return True
+        return thread.wait(max(0, int(timeout_s * 1000)))
+
+    @Slot(object)
+    def _on_report_ready(self, report: EpochReport) -> None:
+        self._controller._on_run_report(self, report)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self._controller._on_run_failed(self, message)
+
+    @Slot()
+    def _on_finished(self) -> None:
+        self._controller._on_run_finished(self)
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        # QThread emits ``finished`` before its last clean-up, which deletes the
+        # worker (deleteLater).  Let that end before dropping our references:
+        # freeing the Python-owned QThread meanwhile would race the clean-up.
+        thread = self.thread
+        if thread is not None and shiboken6.isValid(thread):
+            thread.wait()
+        self.worker = None
+        self.thread = None
+        self._controller._on_thread_finished(self)
+
+
+class RunController(QObject):
+    """Owns the run: its control flags, worker thread, history and frame timer.
+
+    Parameters
+    ----------
+    panels
+        Panels to bind to each new run's history and to render while visible.
+    pace
+        Initial target epochs per second; ``None`` trains flat out.
+    frame_interval_ms
+        Time between frames while there is something new to draw.
+    weights_dir
+        Passed to the trainer: where lanes' weights are saved, if anywhere.
+
+    Signals
+    -------
+    state_changed(RunState)
+        The run started, paused, resumed, finished, stopped or failed.
+    history_started(RunHistory)
+        A new run recorded its first report (epoch 0); panels are bound to it.
+    epoch_recorded(int)
+        An epoch of the current run was appended to the history.  Emitted for
+        every epoch: connect only cheap slots; views should follow
+        ``frame_rendered`` instead.
+    frame_rendered(int)
+        The visible panels were drawn at this epoch (at most ~30 times a second).
+    failed(str)
+        The current run failed; the message is for the learner.
+    message(str)
+        Something the learner should read that does not stop the run
+        (an edit the engine refused).
+    """
+
+    state_changed = Signal(object)
+    history_started = Signal(object)
+    epoch_recorded = Signal(int)
+    frame_rendered = Signal(int)
+    failed = Signal(str)
+    message = Signal(str)
+
+    def __init__(
+        self,
+        panels: Sequence[Panel] = (),
+        *,
+        pace: float | None = 20.0,
+        frame_interval_ms: int = FRAME_INTERVAL_MS,
+        weights_dir: Path | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._panels: list[Panel] = list(panels)
+        self._pace = pace
+        self._weights_dir = weights_dir
+        self._spec: RunSpec | None = None
+        self._run: _Run | None = None
+        self._threads: list[_Run] = []  # every run whose thread has not ended yet
+        self._history: RunHistory | None = None
+        self._state = RunState.IDLE
+        self._hidden_lanes: set[int] = set()
+        self._follow = True
+        self._scrub_epoch = 0
+        self._dirty = False
+        self._last_error: str | None = None
+        self._stale_dropped = 0
+        self._timer = QTimer(self)
+        self._timer.setInterval(frame_interval_ms)
+        self._timer.timeout.connect(self._on_frame_tick)
+
+    # what the view reads ----------------------------------------------------
+
+    @property
+    def state(self) -> RunState:
+        return self._state
+
+    @property
+    def spec(self) -> RunSpec | None:
+        """The spec that Play, Reset and Step start."""
+        return self._spec
+
+    @property
+    def history(self) -> RunHistory | None:
+        """The current (or last) run's recorded epochs."""
+        return self._history
+
+    @property
+    def pace(self) -> float | None:
+        return self._pace
+
+    @property
+    def panels(self) -> tuple[Panel, ...]:
+        return tuple(self._panels)
+
+    @property
+    def control(self) -> RunControl | None:
+        """The live run's control flags (e.g. for live hyperparameter edits)."""
+        return self._run.control if self._run is not None else None
+
+    @property
+    def last_error(self) -> str | None:
+        """The message of the last failed run, until the next start."""
+        return self._last_error
+
+    @property
+    def shown_epoch(self) -> int:
+        """The epoch the panels show: the newest unless the timeline was dragged back."""
+        if self._history is None or not len(self._history):
+            return -1
+        if self._follow:
+            return self._history.last_epoch
+        return min(max(self._scrub_epoch, self._history.first_epoch), self._history.last_epoch)
+
+    @property
+    def following(self) -> bool:
+        """The panels follow the newest epoch."""
+        return self._follow
+
+    @property
+    def stale_reports_dropped(self) -> int:
+        """Reports of stopped runs that arrived late and were not recorded."""
+        return self._stale_dropped
+
+    def is_busy(self) -> bool:
+        """Some worker thread (current or stopping) is still running."""
+        return any(run.is_alive() for run in self._threads)
+
+    # what the view calls ----------------------------------------------------
+
+    def add_panel(self, panel: Panel) -> None:
+        self._panels.append(panel)
+        if self._history is not None:
+            self._bind(panel)
+        self.request_render()
+
+    def set_spec(self, spec: RunSpec) -> None:
+        """Make ``spec`` the one to play; stops the current run and forgets its history."""
+        self.stop()
+        self._spec = spec
+        self._hidden_lanes.clear()
+        self._history = None
+        self._follow = True
+        self._set_state(RunState.IDLE)
+
+    def start(self, spec: RunSpec | None = None, *, paused: bool = False) -> None:
+        """Start a fresh run of ``spec`` (default: the current spec), stopping any other.
+
+        ``paused`` shows epoch 0 (the network at initialization) and holds.
+        """
+        if spec is not None:
+            self._spec = spec
+        if self._spec is None:
+            raise ValueError("no spec to run")
+        self.stop()
+        self._last_error = None
+        self._follow = True
+        control = RunControl(self._pace, paused=paused)
+        run = _Run(self, self._spec, control, self._weights_dir)
+        self._run = run
+        self._threads.append(run)
+        self._set_state(RunState.PAUSED if paused else RunState.RUNNING)
+
+    def play(self) -> None:
+        """Resume a paused run, or start a fresh one."""
+        if self._state is RunState.PAUSED:
+            self.resume()
+        elif self._state is not RunState.RUNNING:
+            self.start()
+
+    def pause(self) -> None:
+        """Hold after the epoch in progress."""
+        if self._run is not None and self._state is RunState.RUNNING:
+            self._run.control.pause()
+            self._set_state(RunState.PAUSED)
+
+    def resume(self) -> None:
+        """Continue a paused run at the set pace."""
+        if self._run is not None and self._state is RunState.PAUSED:
+            self._run.control.resume()
+            self._set_state(RunState.RUNNING)
+
+    def toggle(self) -> None:
+        """Play/Pause as one button."""
+        if self._state is RunState.RUNNING:
+            self.pause()
+        else:
+            self.play()
+
+    def step(self) -> None:
+        """Train exactly one more epoch and hold.
+
+        Without a live run this starts one paused, which shows epoch 0; a
+        finished run has no epoch left to step.
+        """
+        if self._run is not None and self._state.live:
+            self._run.control.step()
+            self._set_state(RunState.PAUSED)
+        elif self._state is not RunState.FINISHED and self._spec is not None:
+            self.start(paused=True)
+
+    def stop(self, timeout_s: float = 3.0) -> bool:
+        """End the current run and join its thread; the history stays for scrubbing.
+
+        Returns False if the thread did not end within ``timeout_s`` (it is
+        still tracked and joined again by :meth:`shutdown`).
+        """
+        run = self._run
+        if run is None:
+            return True
+        self._run = None
+        run.control.stop()
+        joined = run.wait(timeout_s)
+        if self._state.live:
+            self._set_state(RunState.STOPPED)
+        return joined
+
+    def reset(self) -> None:
+        """Back to epoch 0 of the same spec: a fresh run, paused at initialization."""
+        if self._spec is None:
+            return
+        self.stop()
+        self._history = None
+        self.start(paused=True)
+
+    def new_seed(self, seed: int | None = None) -> int:
+        """Reset with a different seed (new initial weights, data noise and batch order)."""
+        if self._spec is None:
+            raise ValueError("no spec to reseed")
+        if seed is None:
+            seed = random.randrange(2**31 - 1)
+        self.stop()
+        self._spec = self._spec.replace(seed=seed)
+        self.reset()
+        return seed
+
+    def set_pace(self, epochs_per_second: float | None) -> None:
+        """Target epochs per second for this and later runs; ``None`` is flat out."""
+        self._pace = epochs_per_second
+        if self._run is not None:
+            self._run.control.set_pace(epochs_per_second)
+
+    def set_lane_visible(self, lane: int, visible: bool) -> None:
+        """Show or hide one lane in every panel (kept across Reset)."""
+        if visible:
+            self._hidden_lanes.discard(lane)
+        else:
+            self._hidden_lanes.add(lane)
+        for panel in self._panels:
+            panel.set_lane_visible(lane, visible)
+        self.request_render()
+
+    def lane_visible(self, lane: int) -> bool:
+        return lane not in self._hidden_lanes
+
+    def show_epoch(self, epoch: int | None) -> None:
+        """Show a recorded epoch; ``None`` or the newest epoch follows the run again."""
+        newest = self._history.last_epoch if self._history is not None else -1
+        if epoch is None or epoch >= newest:
+            self._follow = True
+        else:
+            self._follow = False
+            self._scrub_epoch = epoch
+        self.request_render()
+
+    def request_render(self) -> None:
+        """Draw the visible panels at the next frame tick (e.g. a tab became visible)."""
+        self._dirty = True
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def render_now(self) -> int:
+        """Draw the visible panels immediately; returns the epoch drawn (-1: nothing yet)."""
+        self._dirty = False
+        epoch = self.shown_epoch
+        if epoch < 0:
+            return epoch
+        for panel in self._panels:
+            if panel.isVisible():
+                panel.render(epoch)
+        self.frame_rendered.emit(epoch)
+        return epoch
+
+    def shutdown(self, timeout_s: float = 3.0) -> bool:
+        """Stop the run and join every worker thread; False if one outlived ``timeout_s``."""
+        self.stop(timeout_s)
+        self._timer.stop()
+        joined = all(run.wait(timeout_s) for run in list(self._threads))
+        return joined
+
+    # worker signals, on the GUI thread ---------------------------------------
+
+    def _on_run_report(self, run: _Run, report: EpochReport) -> None:
+        if run is not self._run or report.run_id != run.run_id:
+            self._stale_dropped += 1  # a stopped run's report, still in the queue
+            return
+        history = self._history
+        if history is None or history.run_id != report.run_id or report.layout is not history.layout:
+            history = RunHistory(report.layout)
+            self._history = history
+            history.append(report)
+            for panel in self._panels:
+                self._bind(panel)
+            self.history_started.emit(history)
+        else:
+            history.append(report)
+        for text in getattr(report, "messages", ()):
+            self.message.emit(text)
+        self.epoch_recorded.emit(report.epoch)
+        self.request_render()
+
+    def _on_run_failed(self, run: _Run, message: str) -> None:
+        if run is not self._run:
+            return
+        self._last_error = message
+        self._set_state(RunState.FAILED)
+        self.failed.emit(message)
+
+    def _on_run_finished(self, run: _Run) -> None:
+        if run is not self._run:
+            return
+        self._run = None
+        if self._state is not RunState.FAILED:
+            self._set_state(RunState.STOPPED if run.control.stopped else RunState.FINISHED)
+        self.request_render()
+
+    def _on_thread_finished(self, run: _Run) -> None:
+        if run in self._threads:
+            self._threads.remove(run)
+        run.setParent(None)
+        run.deleteLater()
+
+    # drawing ------------------------------------------------------------------
+
+    def _bind(self, panel: Panel) -> None:
+        assert self._history is not None
+        panel.bind(self._history)
+        for lane in self._hidden_lanes:
+            panel.set_lane_visible(lane, False)
+
+    @Slot()
+    def _on_frame_tick(self) -> None:
+        if not self._dirty:
+            self._timer.stop()  # nothing new: no timer runs while the class just looks
+            return
+        self.render_now()
+
+    def _set_state(self, state: RunState) -> None:
+        if state is not self._state:
+            self._state = state
+            self.state_changed.emit(state)

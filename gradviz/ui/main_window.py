@@ -1,0 +1,439 @@
+"""MainWindow: lesson picker, lane list, the live panels, transport bar and status.
+
+The window wires views to the :class:`~gradviz.ui.controller.RunController`;
+it trains nothing itself and never imports TensorFlow (the
+:class:`~gradviz.ui.tf_loader.TensorFlowLoader` and the worker thread do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QCloseEvent, QKeySequence, QResizeEvent, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gradviz.engine.errors import SpecError
+from gradviz.engine.history import RunHistory
+from gradviz.engine.lessons import Lesson, lesson_names, load_lesson
+from gradviz.engine.spec import LaneSpec
+from gradviz.ui.controller import RunController, RunState
+from gradviz.ui.lanes import LaneList, LaneVisibility
+from gradviz.ui.panels import PANELS, Panel
+from gradviz.ui.tf_loader import TensorFlowLoader
+from gradviz.ui.transport import TransportBar
+
+__all__ = ["Banner", "MainWindow"]
+
+# The panel a lesson opens on, by lesson name; others open on the first panel.
+_LESSON_PANEL = {"race": "race", "vanishing": "gradients", "exploding": "gradients", "init": "activations"}
+
+_BANNER_STYLES = {
+    "info": "background:#E8F1FB; color:#0B3D6B; border:1px solid #9CC3EA;",
+    "error": "background:#FDECEA; color:#7A1010; border:1px solid #E59A93;",
+}
+
+
+class Banner(QFrame):
+    """A strip above the panels for what the learner must read: loading, or an error."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("banner")
+        self.kind = ""
+        self._text = QLabel()
+        self._text.setWordWrap(True)
+        self._text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._close = QPushButton("Dismiss")
+        self._close.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self._close.clicked.connect(self.hide)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 6)
+        layout.addWidget(self._text, 1)
+        layout.addWidget(self._close, 0, Qt.AlignmentFlag.AlignTop)
+        self.hide()
+
+    @property
+    def text(self) -> str:
+        return self._text.text()
+
+    def show_message(self, kind: str, text: str, *, dismissable: bool = True) -> None:
+        self.kind = kind
+        self.setStyleSheet(f"#banner {{{_BANNER_STYLES[kind]}}} QLabel {{border:none; background:transparent;}}")
+        self._text.setText(text)
+        self._close.setVisible(dismissable)
+        self.show()
+
+    def clear(self) -> None:
+        self.kind = ""
+        self._text.clear()
+        self.hide()
+
+
+class MainWindow(QMainWindow):
+    """The classroom window.
+
+    Parameters
+    ----------
+    lesson
+        The lesson to open; the first shipped lesson if ``None``.
+    loader
+        Imports TensorFlow in the background; a new one if ``None``.  The
+        window does not start it: call :meth:`start_tensorflow` once shown.
+    """
+
+    def __init__(self, lesson: Lesson | None = None, *, loader: TensorFlowLoader | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("gradviz - watch neural networks learn")
+        self.resize(1280, 800)
+        self._lesson: Lesson | None = None
+        self._lessons: dict[str, Lesson] = {}
+        self._run_error: str | None = None
+
+        self.loader = loader if loader is not None else TensorFlowLoader(self)
+        self.panels: list[Panel] = [cls() for cls in PANELS]
+        self.controller = RunController(self.panels, parent=self)
+        self.transport = TransportBar()
+        self.lanes = LaneList()
+        self.banner = Banner()
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        for panel in self.panels:
+            self.tabs.addTab(panel, panel.title)
+
+        self.lesson_picker = QComboBox()
+        self.lesson_picker.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.lesson_section = QLabel()
+        self.lesson_section.setObjectName("lessonSection")
+        self.lesson_section.setWordWrap(True)
+        self.lesson_summary = QLabel()
+        self.lesson_summary.setWordWrap(True)
+        self.lesson_summary.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.explanation = QTextBrowser()
+        self.explanation.setOpenExternalLinks(True)
+        self.explanation.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+
+        self.setCentralWidget(self._build_layout())
+        self._fill_lesson_picker()
+        self._connect()
+        self._add_shortcuts()
+
+        self.transport.set_pace(self.controller.pace)
+        self.statusBar().showMessage("Preparing TensorFlow…")
+        self.banner.show_message(
+            "info", "Preparing TensorFlow… Play is enabled as soon as it is ready (a few seconds).",
+            dismissable=False,
+        )
+        self.set_lesson(lesson if lesson is not None else load_lesson(lesson_names()[0]))
+
+    # layout ------------------------------------------------------------------
+
+    def _build_layout(self) -> QWidget:
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(8, 8, 4, 8)
+        side_layout.setSpacing(6)
+        side_layout.addWidget(_heading("Lesson"))
+        side_layout.addWidget(self.lesson_picker)
+        side_layout.addWidget(self.lesson_section)
+        side_layout.addWidget(self.lesson_summary)
+        side_layout.addWidget(_heading("Lanes"))
+        side_layout.addWidget(self.lanes)
+        side_layout.addWidget(_heading("About this lesson"))
+        side_layout.addWidget(self.explanation, 1)
+        side.setMinimumWidth(240)
+
+        centre = QWidget()
+        centre_layout = QVBoxLayout(centre)
+        centre_layout.setContentsMargins(4, 8, 8, 0)
+        centre_layout.setSpacing(4)
+        centre_layout.addWidget(self.banner)
+        self._all_panels = QSplitter(Qt.Orientation.Vertical)
+        self._all_panels.hide()
+        centre_layout.addWidget(self.tabs, 1)
+        centre_layout.addWidget(self._all_panels, 1)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(side)
+        splitter.addWidget(centre)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([260, 1020])
+        splitter.setChildrenCollapsible(False)
+        self._splitter = splitter
+
+        root = QWidget()
+        root_layout = QVBoxLayout(root)
+        root_layout.setContentsMargins(0, 0, 0, 0)
+        root_layout.setSpacing(0)
+        root_layout.addWidget(splitter, 1)
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        root_layout.addWidget(line)
+        root_layout.addWidget(self.transport)
+        return root
+
+    def _fill_lesson_picker(self) -> None:
+        for name in lesson_names():
+            try:
+                lesson = load_lesson(name)
+            except (SpecError, KeyError, ValueError) as exc:
+                self.banner.show_message("error", f"Lesson {name!r} cannot be loaded: {exc}")
+                continue
+            self._lessons[name] = lesson
+            self.lesson_picker.addItem(lesson.title, name)
+
+    def _connect(self) -> None:
+        c, t = self.controller, self.transport
+        t.play_requested.connect(c.play)
+        t.pause_requested.connect(c.pause)
+        t.step_requested.connect(c.step)
+        t.stop_requested.connect(c.stop)
+        t.reset_requested.connect(c.reset)
+        t.new_seed_requested.connect(self._on_new_seed_request)
+        t.pace_changed.connect(c.set_pace)
+        t.epoch_scrubbed.connect(c.show_epoch)
+        c.state_changed.connect(self._on_run_state_change)
+        c.history_started.connect(self._on_history_change)
+        c.frame_rendered.connect(self._on_frame_change)
+        c.failed.connect(self._on_run_failed)
+        c.message.connect(self._on_engine_message)
+        self.lanes.lane_visibility_changed.connect(self._on_lane_visibility_change)
+        self.lesson_picker.currentIndexChanged.connect(self._on_lesson_picker_change)
+        self.tabs.currentChanged.connect(self._on_tab_change)
+        self.loader.ready.connect(self._on_tensorflow_ready)
+        self.loader.failed.connect(self._on_tensorflow_failed)
+
+    def _add_shortcuts(self) -> None:
+        # (key, slot, needs TensorFlow): run keys do nothing until training is possible.
+        bindings = (
+            (Qt.Key.Key_Space, self.controller.toggle, True),
+            (Qt.Key.Key_Right, self.controller.step, True),
+            (Qt.Key.Key_R, self.controller.reset, True),
+            ("Ctrl+Q", self.close, False),
+            (Qt.Key.Key_F11, self._toggle_fullscreen, False),
+        )
+        self._shortcuts: list[QShortcut] = []
+        for key, slot, needs_tf in bindings:
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.activated.connect(self._when_ready(slot) if needs_tf else slot)
+            self._shortcuts.append(shortcut)
+
+    def _when_ready(self, slot: Callable[[], object]) -> Callable[[], None]:
+        def call() -> None:
+            if self.tf_ready:
+                slot()
+
+        return call
+
+    # public --------------------------------------------------------------------
+
+    @property
+    def lesson(self) -> Lesson | None:
+        return self._lesson
+
+    @property
+    def tf_ready(self) -> bool:
+        return self.loader.is_ready
+
+    @property
+    def error_text(self) -> str:
+        """The error the banner shows, or ``""``."""
+        return self.banner.text if self.banner.kind == "error" and self.banner.isVisibleTo(self) else ""
+
+    def start_tensorflow(self) -> None:
+        """Begin importing TensorFlow in the background (after the window is shown)."""
+        if self.loader.is_done:
+            if self.loader.is_ready:
+                self._on_tensorflow_ready()
+            else:
+                self._on_tensorflow_failed(self.loader.error or "TensorFlow could not be loaded")
+            return
+        self.loader.start()
+
+    def set_lesson(self, lesson: Lesson) -> None:
+        """Show ``lesson``: its spec becomes the run to play (the current run stops)."""
+        self._lesson = lesson
+        if lesson.name not in self._lessons:
+            self._lessons[lesson.name] = lesson
+            self.lesson_picker.blockSignals(True)
+            self.lesson_picker.addItem(lesson.title, lesson.name)
+            self.lesson_picker.blockSignals(False)
+        index = self.lesson_picker.findData(lesson.name)
+        if index != self.lesson_picker.currentIndex():
+            self.lesson_picker.blockSignals(True)
+            self.lesson_picker.setCurrentIndex(index)
+            self.lesson_picker.blockSignals(False)
+        self.controller.set_spec(lesson.spec)
+        spec = lesson.spec
+        self.lanes.set_lanes(spec.lane_names, [_lane_detail(lane) for lane in spec.lanes])
+        self.lesson_section.setText(f"<i>{lesson.section}</i>" if lesson.section else "")
+        self.lesson_section.setVisible(bool(lesson.section))
+        self.lesson_summary.setText(lesson.summary)
+        self.explanation.setMarkdown(_without_title(lesson.explanation) or lesson.summary)
+        self.transport.set_progress(-1, -1, spec.epochs)
+        wanted = _LESSON_PANEL.get(lesson.name)
+        for i, panel in enumerate(self.panels):
+            if panel.name == wanted:
+                self.tabs.setCurrentIndex(i)
+        if self._error_is_run_error():
+            self.banner.clear()
+        if self.tf_ready:
+            self.controller.reset()  # show the network at initialization, ready to play
+
+    def set_all_panels_visible(self, all_visible: bool) -> None:
+        """Show every panel at once, stacked (True), or one per tab (False)."""
+        if all_visible == self._all_panels.isVisible():
+            return
+        current = self.tabs.currentIndex()
+        if all_visible:
+            for panel in self.panels:
+                self._all_panels.addWidget(panel)  # reparents it out of the tab widget
+            self.tabs.hide()
+            self._all_panels.show()
+        else:
+            for panel in self.panels:
+                self.tabs.addTab(panel, panel.title)
+            self.tabs.setCurrentIndex(max(0, current))
+            self._all_panels.hide()
+            self.tabs.show()
+        self.controller.request_render()
+
+    def show_error(self, message: str) -> None:
+        """Show ``message`` in the error banner and the status bar."""
+        self.banner.show_message("error", message)
+        self.statusBar().showMessage(message)
+
+    def shutdown(self, timeout_s: float = 3.0) -> bool:
+        """Stop training and join the worker threads; False if one outlived ``timeout_s``."""
+        return self.controller.shutdown(timeout_s)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        # The panels need the width more than the lesson text does.
+        side = min(340, max(230, self.width() // 6))
+        self._splitter.setSizes([side, max(1, self._splitter.width() - side)])
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown(3.0)
+        event.accept()
+
+    # handlers --------------------------------------------------------------------
+
+    @Slot()
+    def _on_tensorflow_ready(self) -> None:
+        if self.banner.kind == "info":
+            self.banner.clear()
+        self.statusBar().showMessage("TensorFlow is ready. Press Play (Space) to train.", 8000)
+        self.transport.set_ready(True)
+        if self.controller.state is RunState.IDLE and self.controller.spec is not None:
+            self.controller.reset()
+
+    @Slot(str)
+    def _on_tensorflow_failed(self, message: str) -> None:
+        self.transport.set_ready(False)
+        self.show_error(
+            f"{message}\nTraining is not available in this window; lessons and their explanations still are. "
+            "Reinstall gradviz's dependencies (pip install gradviz) and start it again."
+        )
+
+    @Slot(int)
+    def _on_lesson_picker_change(self, index: int) -> None:
+        name = self.lesson_picker.itemData(index)
+        if name in self._lessons:
+            self.set_lesson(self._lessons[name])
+
+    @Slot(object)
+    def _on_run_state_change(self, state: RunState) -> None:
+        self.transport.set_state(state)
+        history = self.controller.history
+        epoch = history.last_epoch if history is not None else -1
+        if state is RunState.RUNNING:
+            if self._error_is_run_error():
+                self.banner.clear()
+            self.statusBar().showMessage("Training…")
+        elif state is RunState.PAUSED:
+            self.statusBar().showMessage("Paused. Space plays, Right arrow trains one epoch.")
+        elif state is RunState.FINISHED:
+            self.statusBar().showMessage(f"Finished after {epoch} epochs. Drag the timeline to look back.")
+        elif state is RunState.STOPPED:
+            self.statusBar().showMessage(f"Stopped at epoch {max(epoch, 0)}.")
+
+    @Slot(object)
+    def _on_history_change(self, history: RunHistory) -> None:
+        for lane in range(history.layout.n_lanes):
+            self.lanes.set_note(lane, "")
+        spec = history.layout.spec
+        self.transport.set_progress(history.last_epoch, history.last_epoch, spec.epochs)
+
+    @Slot(int)
+    def _on_frame_change(self, epoch: int) -> None:
+        history = self.controller.history
+        if history is None:
+            return
+        self.transport.set_progress(epoch, history.last_epoch, history.layout.epochs)
+        for lane, at in enumerate(history.diverged_epoch()):
+            self.lanes.set_note(lane, f"diverged at epoch {at}" if at >= 0 and at <= epoch else "")
+
+    @Slot(str)
+    def _on_run_failed(self, message: str) -> None:
+        self._run_error = message
+        self.show_error(message)
+
+    @Slot(str)
+    def _on_engine_message(self, message: str) -> None:
+        self.statusBar().showMessage(message, 10000)
+
+    @Slot(object)
+    def _on_lane_visibility_change(self, change: LaneVisibility) -> None:
+        self.controller.set_lane_visible(change.lane, change.visible)
+
+    @Slot(int)
+    def _on_tab_change(self, index: int) -> None:
+        self.controller.request_render()  # the newly shown panel has not drawn recent epochs
+
+    @Slot()
+    def _on_new_seed_request(self) -> None:
+        seed = self.controller.new_seed()
+        self.statusBar().showMessage(f"New seed {seed}: new initial weights, data noise and batch order.", 8000)
+
+    def _toggle_fullscreen(self) -> None:
+        self.setWindowState(self.windowState() ^ Qt.WindowState.WindowFullScreen)
+
+    def _error_is_run_error(self) -> bool:
+        return self.banner.kind == "error" and self.banner.text == self._run_error
+
+
+def _without_title(markdown: str) -> str:
+    """The lesson text minus its leading ``# Title`` line: the lesson picker already shows it."""
+    lines = markdown.lstrip().splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    return "\n".join(lines).strip()
+
+
+def _lane_detail(lane: LaneSpec) -> str:
+    layers = ", ".join(f"{layer.units} {layer.activation} ({layer.initializer.label()})" for layer in lane.model.layers)
+    return f"{lane.optimizer.label()}\nlayers: {layers}"
+
+
+def _heading(text: str) -> QLabel:
+    label = QLabel(text)
+    font = label.font()
+    font.setBold(True)
+    label.setFont(font)
+    return label

@@ -1,0 +1,244 @@
+"""RunController with real training runs and no window (views are stand-ins, ndv-style)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from gradviz.engine.history import RunHistory
+from gradviz.engine.spec import RunSpec
+from gradviz.ui.controller import RunController, RunState
+
+pytestmark = pytest.mark.usefixtures("tensorflow")
+
+RUN_TIMEOUT_MS = 60_000
+
+
+class FakePanel:
+    """Records what the controller asks of a panel; visible unless told otherwise."""
+
+    def __init__(self, visible: bool = True) -> None:
+        self.visible = visible
+        self.bound: list[RunHistory] = []
+        self.rendered: list[int] = []
+        self.lane_visibility: dict[int, bool] = {}
+
+    def bind(self, history: RunHistory) -> None:
+        self.bound.append(history)
+        self.lane_visibility = {}
+
+    def render(self, epoch: int) -> None:
+        self.rendered.append(epoch)
+
+    def set_lane_visible(self, lane: int, visible: bool) -> None:
+        self.lane_visibility[lane] = visible
+
+    def isVisible(self) -> bool:
+        return self.visible
+
+
+@pytest.fixture
+def make_controller(qtbot) -> Callable[..., RunController]:
+    made: list[RunController] = []
+
+    def make(*panels: FakePanel, pace: float | None = None) -> RunController:
+        controller = RunController(panels, pace=pace)
+        made.append(controller)
+        return controller
+
+    yield make
+    for controller in made:
+        assert controller.shutdown(10.0)
+        controller.deleteLater()
+
+
+def play_to_end(qtbot, controller: RunController) -> None:
+    with qtbot.waitSignal(controller.state_changed, timeout=RUN_TIMEOUT_MS,
+                          check_params_cb=lambda s: s in (RunState.FINISHED, RunState.FAILED)):
+        controller.play()
+    assert controller.state is RunState.FINISHED, controller.last_error
+    qtbot.waitUntil(lambda: not controller.is_busy(), timeout=10_000)
+
+
+def test_play_records_every_epoch_and_renders_the_last(qtbot, make_controller, tiny_spec) -> None:
+    panel, hidden = FakePanel(), FakePanel(visible=False)
+    controller = make_controller(panel, hidden)
+    controller.set_spec(tiny_spec(epochs=8))
+    recorded: list[int] = []
+    controller.epoch_recorded.connect(recorded.append)
+    play_to_end(qtbot, controller)
+
+    history = controller.history
+    assert recorded == list(range(9))
+    assert list(history.epochs) == list(range(9))
+    assert np.isfinite(history.loss[:, 1:]).all()
+    assert panel.bound == [history] and hidden.bound == [history]
+    qtbot.waitUntil(lambda: bool(panel.rendered) and panel.rendered[-1] == 8, timeout=5000)
+    assert hidden.rendered == []  # hidden panels are never drawn
+    # Coalesced: far fewer frames than epochs would be allowed, never more.
+    assert len(panel.rendered) <= len(recorded)
+
+
+def test_step_advances_exactly_one_epoch(qtbot, make_controller, tiny_spec) -> None:
+    controller = make_controller(FakePanel(), pace=None)
+    controller.set_spec(tiny_spec(epochs=20))
+    with qtbot.waitSignal(controller.epoch_recorded, timeout=RUN_TIMEOUT_MS) as first:
+        controller.step()  # no run yet: starts one, paused at initialization
+    assert first.args == [0]
+    assert controller.state is RunState.PAUSED
+    for expected in (1, 2, 3):
+        with qtbot.waitSignal(controller.epoch_recorded, timeout=10_000) as blocker:
+            controller.step()
+        assert blocker.args == [expected]
+    with qtbot.assertNotEmitted(controller.epoch_recorded, wait=500):
+        pass
+    assert controller.history.last_epoch == 3
+    assert len(controller.history) == 4
+    assert controller.state is RunState.PAUSED
+
+
+def test_pause_holds_and_resume_continues(qtbot, make_controller, tiny_spec) -> None:
+    controller = make_controller(FakePanel(), pace=50.0)
+    controller.set_spec(tiny_spec(epochs=10_000))
+    controller.play()
+    qtbot.waitUntil(lambda: controller.history is not None and controller.history.last_epoch >= 3,
+                    timeout=RUN_TIMEOUT_MS)
+    controller.pause()
+    assert controller.state is RunState.PAUSED
+    at_pause = controller.history.last_epoch
+    arrived: list[int] = []
+    controller.epoch_recorded.connect(arrived.append)
+    qtbot.waitSignal(controller.state_changed, timeout=600, raising=False).wait()
+    assert len(arrived) <= 1  # only the epoch already in progress may still land
+    held = controller.history.last_epoch
+    assert held <= at_pause + 1
+    with qtbot.waitSignal(controller.epoch_recorded, timeout=10_000):
+        controller.resume()
+    assert controller.state is RunState.RUNNING
+    assert controller.history.last_epoch == held + 1
+
+
+def test_reset_replays_identically(qtbot, make_controller, tiny_spec) -> None:
+    controller = make_controller(FakePanel())
+    controller.set_spec(tiny_spec(epochs=10))
+    play_to_end(qtbot, controller)
+    first = np.array(controller.history.loss)
+    first_run = controller.history.run_id
+
+    with qtbot.waitSignal(controller.history_started, timeout=RUN_TIMEOUT_MS):
+        controller.reset()
+    assert controller.state is RunState.PAUSED
+    assert controller.history.last_epoch == 0
+    play_to_end(qtbot, controller)
+    again = np.array(controller.history.loss)
+    assert controller.history.run_id != first_run
+    np.testing.assert_array_equal(again, first)
+
+
+def test_new_seed_changes_the_run(qtbot, make_controller, tiny_spec) -> None:
+    controller = make_controller(FakePanel())
+    controller.set_spec(tiny_spec(epochs=3))
+    play_to_end(qtbot, controller)
+    first = np.array(controller.history.loss)
+    with qtbot.waitSignal(controller.history_started, timeout=RUN_TIMEOUT_MS):
+        seed = controller.new_seed(1234)
+    assert controller.spec.seed == seed == 1234
+    play_to_end(qtbot, controller)
+    assert not np.array_equal(np.array(controller.history.loss), first)
+
+
+def test_reports_of_a_stopped_run_never_reach_the_next(qtbot, make_controller, tiny_spec) -> None:
+    controller = make_controller(FakePanel(), pace=None)
+    controller.set_spec(tiny_spec(epochs=100_000))
+    controller.play()
+    qtbot.waitUntil(lambda: controller.history is not None and len(controller.history) >= 2,
+                    timeout=RUN_TIMEOUT_MS)
+    old_run = controller.history.run_id
+    # Hold the GUI thread until the worker has queued more reports it cannot deliver yet.
+    emitted = threading.Semaphore(0)
+    controller._run.worker.report_ready.connect(lambda _: emitted.release(), Qt.ConnectionType.DirectConnection)
+    for _ in range(5):
+        assert emitted.acquire(timeout=30)
+    with qtbot.waitSignal(controller.history_started, timeout=RUN_TIMEOUT_MS):
+        controller.start(tiny_spec(epochs=3))  # stops the old run; its queued reports arrive now
+    assert controller.stale_reports_dropped >= 5
+    history = controller.history
+    assert history.run_id != old_run
+    qtbot.waitUntil(lambda: controller.state is RunState.FINISHED, timeout=RUN_TIMEOUT_MS)
+    assert list(history.epochs) == [0, 1, 2, 3]
+
+
+def test_stop_joins_the_thread_and_keeps_the_history(qtbot, make_controller, tiny_spec) -> None:
+    controller = make_controller(FakePanel(), pace=None)
+    controller.set_spec(tiny_spec(epochs=100_000))
+    controller.play()
+    qtbot.waitUntil(lambda: controller.history is not None and len(controller.history) >= 3,
+                    timeout=RUN_TIMEOUT_MS)
+    assert controller.is_busy()
+    assert controller.stop(timeout_s=5.0)
+    assert not controller.is_busy()
+    assert controller.state is RunState.STOPPED
+    assert len(controller.history) >= 3
+
+
+def test_failed_run_reports_and_the_next_run_works(qtbot, make_controller, tiny_spec,
+                                                   bad_input_spec: RunSpec) -> None:
+    controller = make_controller(FakePanel())
+    controller.set_spec(bad_input_spec)
+    with qtbot.waitSignal(controller.failed, timeout=RUN_TIMEOUT_MS) as blocker:
+        controller.play()
+    assert "input_dim" in blocker.args[0]
+    qtbot.waitUntil(lambda: not controller.is_busy(), timeout=10_000)
+    assert controller.state is RunState.FAILED
+    assert controller.last_error == blocker.args[0]
+
+    controller.set_spec(tiny_spec(epochs=2))
+    play_to_end(qtbot, controller)
+    assert controller.last_error is None
+    assert list(controller.history.epochs) == [0, 1, 2]
+
+
+def test_lane_visibility_reaches_panels_and_survives_reset(qtbot, make_controller, tiny_spec) -> None:
+    panel = FakePanel()
+    controller = make_controller(panel)
+    controller.set_spec(tiny_spec(epochs=2))
+    controller.set_lane_visible(1, False)
+    assert panel.lane_visibility == {1: False}
+    with qtbot.waitSignal(controller.history_started, timeout=RUN_TIMEOUT_MS):
+        controller.reset()
+    assert panel.lane_visibility == {1: False}  # re-applied after bind
+    controller.set_lane_visible(1, True)
+    assert panel.lane_visibility == {1: True}
+    assert controller.lane_visible(1)
+
+
+def test_timeline_scrubs_back_and_follows_again(qtbot, make_controller, tiny_spec) -> None:
+    panel = FakePanel()
+    controller = make_controller(panel)
+    controller.set_spec(tiny_spec(epochs=6))
+    play_to_end(qtbot, controller)
+    controller.show_epoch(2)
+    assert not controller.following
+    assert controller.render_now() == 2
+    assert panel.rendered[-1] == 2
+    controller.show_epoch(None)
+    assert controller.following
+    with qtbot.waitSignal(controller.frame_rendered, timeout=2000) as frame:
+        controller.request_render()
+    assert frame.args == [6]
+
+
+def test_pace_is_passed_to_the_running_control(qtbot, make_controller, tiny_spec) -> None:
+    controller = make_controller(FakePanel(), pace=5.0)
+    controller.set_spec(tiny_spec(epochs=10_000))
+    with qtbot.waitSignal(controller.history_started, timeout=RUN_TIMEOUT_MS):
+        controller.play()
+    assert controller.control.pace == 5.0
+    controller.set_pace(None)
+    assert controller.control.pace is None and controller.pace is None
+    first = controller.history.last_epoch
+    qtbot.waitUntil(lambda: controller.history.last_epoch >= first + 20, timeout=RUN_TIMEOUT_MS)
