@@ -147,12 +147,20 @@ class ActivationsPanel(Panel):
         for i, layer in enumerate(shown):
             r, c = divmod(i, ncols)
             plot = self._add_plot(self._hist_view.ci, r, c, grid=(False, False))
+            # Small preferred and minimum widths let a narrow window shrink the
+            # grid instead of pushing its last column out of view.
+            plot.setPreferredWidth(120)
+            plot.setMinimumWidth(50)
             acts = sorted({layout.activations[lane][layer - 1]
                            for lane in range(n) if layer <= layout.layer_counts[lane]})
-            act = acts[0] if len(acts) == 1 else "/".join(acts) if len(acts) == 2 else "mixed"
             kind = "output" if all(layer == layout.layer_counts[lane] for lane in range(n)
                                    if layer <= layout.layer_counts[lane]) else ""
-            self._set_title(plot, f"layer {layer} · {act}" + (f" ({kind})" if kind else ""))
+            # Lanes are told apart by colour; name the activation only when they share it.
+            if kind:
+                title = f"layer {layer} · output"
+            else:
+                title = f"layer {layer}" + (f" · {acts[0]}" if len(acts) == 1 else "")
+            self._set_title(plot, title)
             # Each small plot scales its own density axis; the numbers would
             # only invite comparing heights across layers, so hide them.
             plot.hideAxis("left")
@@ -200,7 +208,7 @@ class ActivationsPanel(Panel):
 
         frac = self._add_plot(self._side_view.ci, 1, 0)
         self._frac_plot = frac
-        self._set_title(frac, "Saturated (sigmoid/tanh) or dead (ReLU) units")
+        self._set_title(frac, "Saturated or dead units")
         self._set_label(frac, "left", "% of the layer's units")
         self._set_label(frac, "bottom", "layer (1 = input side)")
         frac.getAxis("bottom").setTicks([ticks])
