@@ -92,6 +92,7 @@ def main() -> int:
     window.set_all_panels_visible(True)
     window.show()
     controller = window.controller
+    collector.follow(controller)
 
     probe = Probe()
     emitted: dict[int, float] = {}

@@ -138,6 +138,7 @@ def run_app(
     collector.start()
     window = MainWindow(chosen)
     window.loader.ready.connect(collector.freeze)
+    collector.follow(window.controller)
     session = _Session(app, window, play=play, screenshot=screenshot, quit_when_done=quit_when_done)
     app.aboutToQuit.connect(window.shutdown)
     window.show()

@@ -12,8 +12,14 @@ TensorFlow's several hundred thousand objects (about 150 ms) every time.
 from __future__ import annotations
 
 import gc
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Slot
+
+from gradviz.ui.controller import RunState
+
+if TYPE_CHECKING:
+    from gradviz.ui.controller import RunController
 
 __all__ = ["GuiGarbageCollector"]
 
@@ -50,6 +56,29 @@ class GuiGarbageCollector(QObject):
         """Collect now, then exempt every surviving object (libraries, TensorFlow) from later collections."""
         gc.collect()
         gc.freeze()
+
+    def follow(self, controller: RunController) -> None:
+        """Keep a run's start-up objects out of the collections that run during play.
+
+        Tracing a run's compiled functions on the worker creates a hundred
+        thousand long-lived objects; a full collection walking them during
+        play stalls the window for a quarter of a second.  They are frozen
+        once the first epoch has trained, and everything is collected (and
+        frozen again) when the run ends and nothing needs to be smooth.
+        """
+        controller.epoch_recorded.connect(self._on_epoch_recorded)
+        controller.state_changed.connect(self._on_run_state_change)
+
+    @Slot(int)
+    def _on_epoch_recorded(self, epoch: int) -> None:
+        if epoch == 1:
+            gc.freeze()
+
+    @Slot(object)
+    def _on_run_state_change(self, state: RunState) -> None:
+        if state in (RunState.FINISHED, RunState.STOPPED, RunState.FAILED):
+            gc.unfreeze()
+            self.freeze()
 
     @Slot()
     def _on_timer_tick(self) -> None:
