@@ -18,7 +18,9 @@ from gradviz.engine.report import HIST_BINS, EpochReport, HyperparameterEdit, Ru
 from gradviz.engine.spec import DatasetSpec, LaneSpec, LayerSpec, ModelSpec, OptimizerSpec, RunSpec
 
 __all__ = [
-    "LaneDef", "SyntheticRun", "make_broken_history", "make_history", "make_layout", "make_reports", "race_history",
+    "LaneDef", "SyntheticRun", "jacobian_layout", "jacobian_reports", "lab_history", "lab_loss", "lab_reports",
+    "layout_for_spec", "make_broken_history", "make_history", "make_jacobian_history", "make_layout", "make_reports",
+    "race_history",
 ]
 
 _EDGES = {
@@ -215,4 +217,137 @@ def make_broken_history(value: float = float("nan"), epochs: int = 5, broken_edg
             act_mean=bad, act_var=bad, saturation=bad, dead_fraction=bad, update_ratio=bad,
             hist_counts=np.zeros((n, layers, HIST_BINS), dtype=np.float32), prediction=grid,
         ))
+    return history
+
+
+# Jacobians and the lab (appended) --------------------------------------------
+
+#: σ_max of a hidden layer's Jacobian by activation (sigmoid's slope is at most 1/4).
+_SIGMA = {"sigmoid": 0.45, "tanh": 1.0, "relu": 2.0, "linear": 1.3}
+
+
+def _with_jacobians(report: EpochReport, run: SyntheticRun) -> EpochReport:
+    """``report`` with sigma_max, sigma_min and product_to_output filled in.
+
+    Per lane: σ_max by activation (slowly growing with the epoch), σ_min a
+    hundredth of it, except ReLU layers whose Jacobian is singular (σ_min = 0);
+    the product is the running product of σ_max from the output back; a dead
+    layer zeroes the product from there to the input; a diverged lane is inf
+    at its divergence epoch, then NaN, like the engine reports it.
+    """
+    n, max_layers = report.layout.n_lanes, report.layout.max_layers
+    out = {k: np.full((n, max_layers), np.nan) for k in ("sigma_max", "sigma_min", "product_to_output")}
+    for i, lane in enumerate(run.lanes):
+        acts = report.layout.activations[i]
+        L = lane.layers
+        s_max = np.array([_SIGMA.get(a, 1.0) for a in acts]) * (1 + 0.002 * report.epoch)
+        s_min = np.where(np.array(acts) == "relu", 0.0, s_max * 1e-2)
+        s_min[-1] = s_max[-1]  # the output layer's Jacobian is 1 × units: one singular value
+        product = np.cumprod(s_max[::-1])[::-1] * 0.9
+        if lane.dead_layer is not None:
+            product[: lane.dead_layer] = 0.0
+        if lane.diverge_at is not None and report.epoch >= lane.diverge_at:
+            bad = np.inf if report.epoch == lane.diverge_at else np.nan
+            s_max, s_min, product = (np.full(L, bad) for _ in range(3))
+        out["sigma_max"][i, :L] = s_max
+        out["sigma_min"][i, :L] = s_min
+        out["product_to_output"][i, :L] = product
+    return dataclasses.replace(report, **out)
+
+
+def jacobian_layout(run: SyntheticRun) -> RunLayout:
+    """:func:`make_layout` with ``jacobian_x = [0.5]``, the notebook's probe input."""
+    return dataclasses.replace(make_layout(run), jacobian_x=np.array([0.5], dtype=np.float32))
+
+
+def jacobian_reports(run: SyntheticRun, layout: RunLayout) -> Iterator[EpochReport]:
+    """:func:`make_reports` with the Jacobian probes filled in."""
+    for report in make_reports(run, layout):
+        yield _with_jacobians(report, run)
+
+
+def make_jacobian_history(run: SyntheticRun | None = None, upto: int | None = None) -> RunHistory:
+    """Like :func:`make_history`, with Jacobian probes and ``layout.jacobian_x = [0.5]``."""
+    run = run or SyntheticRun()
+    history = RunHistory(jacobian_layout(run))
+    for report in jacobian_reports(run, history.layout):
+        history.append(report)
+        if upto is not None and report.epoch >= upto:
+            break
+    return history
+
+
+def layout_for_spec(spec: RunSpec, n_samples: int = 60) -> RunLayout:
+    """A RunLayout for any 1-D-input spec (e.g. a shipped lesson's), without TensorFlow."""
+    n = len(spec.lanes)
+    counts = tuple(len(lane.model.layers) for lane in spec.lanes)
+    activations = tuple(tuple(layer.activation for layer in lane.model.layers) for lane in spec.lanes)
+    edges = np.full((n, max(counts), HIST_BINS + 1), np.nan)
+    for i, acts in enumerate(activations):
+        for k, act in enumerate(acts):
+            lo, hi = _EDGES.get(act, (-3.0, 3.0))
+            edges[i, k] = np.linspace(lo, hi, HIST_BINS + 1)
+    x = np.linspace(-2.0, 2.0, n_samples, dtype=np.float32)[:, None]
+    y = _target(x).astype(np.float32)
+    grid = np.linspace(-2.2, 2.2, 60, dtype=np.float32)
+    return RunLayout(spec, spec.lane_names, counts, activations, edges, x, y, grid,
+                     jacobian_x=np.array([0.5], dtype=np.float32))
+
+
+def lab_loss(lane: int, epoch: int) -> float:
+    """The synthetic lab's full-data loss of ``lane`` after ``epoch`` (before any divergence)."""
+    start = 0.5 + 0.05 * (lane % 5)
+    rate = 0.02 + 0.015 * (lane % 7)
+    return 0.002 * (1 + lane % 3) + start * float(np.exp(-rate * epoch))
+
+
+def lab_reports(spec: RunSpec, diverge_at: dict[int, int] | None = None,
+                layout: RunLayout | None = None, run_id: int = 1) -> Iterator[EpochReport]:
+    """Epoch 0..``spec.epochs`` reports of a synthetic lab run.
+
+    Lane ``k`` follows :func:`lab_loss` (``loss`` = that value × 1.01, so the
+    epoch loss and the full-data loss differ); lanes in ``diverge_at`` blow up
+    10× per epoch for three epochs, then report inf at that epoch and NaN after.
+    """
+    layout = layout or layout_for_spec(spec)
+    diverge_at = diverge_at or {}
+    n, max_layers = layout.n_lanes, layout.max_layers
+    for epoch in range(spec.epochs + 1):
+        full = np.array([lab_loss(k, epoch) for k in range(n)])
+        for lane, at in diverge_at.items():
+            if at - 3 <= epoch < at:
+                full[lane] *= 10.0 ** (epoch - at + 4)
+            elif epoch >= at:
+                full[lane] = np.inf if epoch == at else np.nan
+        loss = np.full(n, np.nan) if epoch == 0 else full * 1.01
+        diverged = np.array([lane in diverge_at and epoch >= diverge_at[lane] for lane in range(n)])
+        probes = {k: np.full((n, max_layers), np.nan) for k in (
+            "grad_norm", "bias_grad_norm", "weight_norm", "act_mean", "act_var",
+            "saturation", "dead_fraction", "update_ratio")}
+        for lane in range(n):
+            L = layout.layer_counts[lane]
+            probes["grad_norm"][lane, :L] = 0.1 * 0.5 ** np.arange(L)[::-1]
+        yield EpochReport(
+            run_id=run_id, epoch=epoch, layout=layout, loss=loss, full_loss=full, diverged=diverged,
+            hist_counts=np.zeros((n, max_layers, HIST_BINS), dtype=np.float32), prediction=None,
+            seconds=0.001, **probes,
+        )
+
+
+def lab_history(epochs: int = 12, diverge_at: dict[int, int] | None = None, drop_last_lane: bool = False,
+                upto: int | None = None) -> RunHistory:
+    """The shipped ``lab`` lesson's grid (9 rows × 4 optimizers), with synthetic losses.
+
+    With ``drop_last_lane`` the last cell of the grid has no lane.
+    """
+    from gradviz.engine.lessons import load_lesson
+
+    spec = load_lesson("lab").spec.replace(epochs=epochs)
+    if drop_last_lane:
+        spec = dataclasses.replace(spec, lanes=spec.lanes[:-1])
+    history = RunHistory(layout_for_spec(spec))
+    for report in lab_reports(spec, diverge_at, history.layout):
+        history.append(report)
+        if upto is not None and report.epoch >= upto:
+            break
     return history

@@ -10,9 +10,17 @@ from __future__ import annotations
 from gradviz.ui.panels.activations import ActivationsPanel
 from gradviz.ui.panels.base import Panel
 from gradviz.ui.panels.gradients import GradientsPanel
+from gradviz.ui.panels.jacobians import JacobiansPanel
+from gradviz.ui.panels.lab import LabPanel
 from gradviz.ui.panels.race import RacePanel
 
-__all__ = ["PANELS", "ActivationsPanel", "GradientsPanel", "Panel", "RacePanel"]
+__all__ = [
+    "EXTRA_PANELS", "PANELS", "ActivationsPanel", "GradientsPanel", "JacobiansPanel", "LabPanel", "Panel",
+    "RacePanel",
+]
 
 # In the order the lessons introduce them.
 PANELS: tuple[type[Panel], ...] = (RacePanel, GradientsPanel, ActivationsPanel)
+# Panels for particular lessons (the Jacobian view, the Lab), not yet in the
+# default set the window and the exported figures use.
+EXTRA_PANELS: tuple[type[Panel], ...] = (JacobiansPanel, LabPanel)
