@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QListWidget,
     QMainWindow,
     QPushButton,
     QSplitter,
@@ -25,20 +26,34 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gradviz.engine.diagnostics import Finding, diagnose
 from gradviz.engine.errors import SpecError
 from gradviz.engine.history import RunHistory
+from gradviz.engine.lab import lab_grid
 from gradviz.engine.lessons import Lesson, lesson_names, load_lesson
 from gradviz.engine.spec import LaneSpec
 from gradviz.ui.controller import RunController, RunState
 from gradviz.ui.lanes import LaneList, LaneVisibility
-from gradviz.ui.panels import PANELS, Panel
+from gradviz.ui.panels import EXTRA_PANELS, PANELS, LabPanel, Panel
 from gradviz.ui.tf_loader import TensorFlowLoader
 from gradviz.ui.transport import TransportBar
 
 __all__ = ["Banner", "MainWindow"]
 
 # The panel a lesson opens on, by lesson name; others open on the first panel.
-_LESSON_PANEL = {"race": "race", "vanishing": "gradients", "exploding": "gradients", "init": "activations"}
+_LESSON_PANEL = {
+    "race": "race", "lr-too-high": "race", "vanishing": "gradients", "exploding": "gradients",
+    "dead-relus": "activations", "init": "activations", "lab": "lab",
+}
+
+# Which findings each panel calls out (the rest are in the Findings list).
+_PANEL_FINDINGS = {
+    "race": ("divergence", "plateau", "update_ratio"),
+    "gradients": ("vanishing_gradient", "exploding_gradient", "divergence"),
+    "jacobians": ("vanishing_gradient", "exploding_gradient"),
+    "activations": ("saturation", "dead_units"),
+    "lab": ("divergence", "vanishing_gradient", "dead_units"),
+}
 
 _BANNER_STYLES = {
     "info": "background:#E8F1FB; color:#0B3D6B; border:1px solid #9CC3EA;",
@@ -103,7 +118,20 @@ class MainWindow(QMainWindow):
         self._run_error: str | None = None
 
         self.loader = loader if loader is not None else TensorFlowLoader(self)
-        self.panels: list[Panel] = [cls() for cls in PANELS]
+        self.panels: list[Panel] = [cls() for cls in PANELS + EXTRA_PANELS]
+        self.lab_panel = next(p for p in self.panels if isinstance(p, LabPanel))
+        self.findings = QListWidget()
+        self.findings.setWordWrap(True)
+        self.findings.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.findings.setToolTip("What the probes show at the selected epoch, in plain words")
+        self.callout = QLabel()
+        self.callout.setObjectName("callout")
+        self.callout.setWordWrap(True)
+        self.callout.setStyleSheet(
+            "QLabel#callout { background:#FFF6D6; color:#4A3800; border:1px solid #E5C55C; padding:4px 8px; }"
+        )
+        self.callout.hide()
+        self._findings_epoch = -1
         self.controller = RunController(self.panels, parent=self)
         self.transport = TransportBar()
         self.lanes = LaneList()
@@ -152,7 +180,9 @@ class MainWindow(QMainWindow):
         side_layout.addWidget(_heading("Lanes"))
         side_layout.addWidget(self.lanes)
         side_layout.addWidget(_heading("About this lesson"))
-        side_layout.addWidget(self.explanation, 1)
+        side_layout.addWidget(self.explanation, 3)
+        side_layout.addWidget(_heading("Findings"))
+        side_layout.addWidget(self.findings, 1)
         side.setMinimumWidth(240)
 
         centre = QWidget()
@@ -160,6 +190,7 @@ class MainWindow(QMainWindow):
         centre_layout.setContentsMargins(4, 8, 8, 0)
         centre_layout.setSpacing(4)
         centre_layout.addWidget(self.banner)
+        centre_layout.addWidget(self.callout)
         self._all_panels = QSplitter(Qt.Orientation.Vertical)
         self._all_panels.hide()
         centre_layout.addWidget(self.tabs, 1)
@@ -214,6 +245,7 @@ class MainWindow(QMainWindow):
         self.lanes.lane_visibility_changed.connect(self._on_lane_visibility_change)
         self.lesson_picker.currentIndexChanged.connect(self._on_lesson_picker_change)
         self.tabs.currentChanged.connect(self._on_tab_change)
+        self.lab_panel.lane_selected.connect(self._on_lab_cell_select)
         self.loader.ready.connect(self._on_tensorflow_ready)
         self.loader.failed.connect(self._on_tensorflow_failed)
 
@@ -286,10 +318,15 @@ class MainWindow(QMainWindow):
         self.lesson_summary.setText(lesson.summary)
         self.explanation.setMarkdown(_without_title(lesson.explanation) or lesson.summary)
         self.transport.set_progress(-1, -1, spec.epochs)
-        wanted = _LESSON_PANEL.get(lesson.name)
-        for i, panel in enumerate(self.panels):
-            if panel.name == wanted:
-                self.tabs.setCurrentIndex(i)
+        is_grid = lab_grid(spec) is not None
+        lab_index = self.tabs.indexOf(self.lab_panel)
+        if lab_index >= 0:
+            self.tabs.setTabVisible(lab_index, is_grid)
+        wanted = _LESSON_PANEL.get(lesson.name, "lab" if is_grid else "race")
+        for panel in self.panels:
+            if panel.name == wanted and self.tabs.indexOf(panel) >= 0:
+                self.tabs.setCurrentIndex(self.tabs.indexOf(panel))
+        self._show_findings([])
         if self._error_is_run_error():
             self.banner.clear()
         if self.tf_ready:
@@ -388,6 +425,45 @@ class MainWindow(QMainWindow):
         self.transport.set_progress(epoch, history.last_epoch, history.layout.epochs)
         for lane, at in enumerate(history.diverged_epoch()):
             self.lanes.set_note(lane, f"diverged at epoch {at}" if at >= 0 and at <= epoch else "")
+        if epoch != self._findings_epoch:
+            self._findings_epoch = epoch
+            self._show_findings(diagnose(history, epoch))
+
+    def _show_findings(self, findings: list[Finding]) -> None:
+        """The findings list, and a callout for the one the current panel shows best."""
+        visible = [f for f in findings if self.controller.lane_visible(f.lane)]
+        self._findings = visible
+        self.findings.clear()
+        for finding in visible:
+            self.findings.addItem(finding.message)
+        if not visible:
+            self.findings.addItem("Nothing unusual at this epoch.")
+        self._update_callout()
+
+    def _update_callout(self) -> None:
+        panel = self.tabs.currentWidget()
+        kinds = _PANEL_FINDINGS.get(getattr(panel, "name", ""), ())
+        relevant = [f for f in getattr(self, "_findings", []) if f.kind in kinds]
+        if relevant:
+            more = f"  (+{len(relevant) - 1} more in Findings)" if len(relevant) > 1 else ""
+            self.callout.setText(f"⚑ {relevant[0].message}{more}")
+        self.callout.setVisible(bool(relevant))
+
+    @Slot(int)
+    def _on_lab_cell_select(self, lane: int) -> None:
+        """Open one lab cell's lane in the other panels: show it alone there."""
+        history = self.controller.history
+        if history is None or not 0 <= lane < history.layout.n_lanes:
+            return
+        for other in range(history.layout.n_lanes):
+            self.lanes.set_checked(other, other == lane)
+        for panel in self.panels:
+            if panel.name == "gradients":
+                self.tabs.setCurrentIndex(self.tabs.indexOf(panel))
+        name = history.layout.lane_names[lane]
+        self.statusBar().showMessage(
+            f"Showing {name} alone. Tick lanes in the list to compare; the Lab tab still shows every cell.", 12000
+        )
 
     @Slot(str)
     def _on_run_failed(self, message: str) -> None:
@@ -401,10 +477,14 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_lane_visibility_change(self, change: LaneVisibility) -> None:
         self.controller.set_lane_visible(change.lane, change.visible)
+        history = self.controller.history
+        if history is not None and len(history):
+            self._show_findings(diagnose(history, self.controller.shown_epoch))
 
     @Slot(int)
     def _on_tab_change(self, index: int) -> None:
         self.controller.request_render()  # the newly shown panel has not drawn recent epochs
+        self._update_callout()
 
     @Slot()
     def _on_new_seed_request(self) -> None:
