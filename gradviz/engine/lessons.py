@@ -14,7 +14,10 @@ from pathlib import Path
 from gradviz.engine.errors import SpecError
 from gradviz.engine.spec import RunSpec, load_spec
 
-__all__ = ["Lesson", "lesson_names", "load_lesson", "resolve"]
+__all__ = ["CONTROLS", "Lesson", "lesson_names", "load_lesson", "resolve"]
+
+# Window controls a lesson may hide or lock, to keep a class on one idea.
+CONTROLS = ("play", "step", "stop", "reset", "new_seed", "pace", "timeline", "lesson_picker", "lanes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +30,17 @@ class Lesson:
     summary: str
     spec: RunSpec
     explanation: str
+    hidden_controls: tuple[str, ...] = ()
+    locked_controls: tuple[str, ...] = ()
+
+
+def _controls(data: dict, name: str, key: str) -> tuple[str, ...]:
+    values = data.get("controls", {}).get(key, [])
+    unknown = [v for v in values if v not in CONTROLS]
+    if unknown:
+        known = ", ".join(CONTROLS)
+        raise SpecError(f"controls.{key}", f"lesson {name!r} names unknown controls {unknown} (known: {known})")
+    return tuple(values)
 
 
 def _lesson_dir() -> resources.abc.Traversable:
@@ -63,6 +77,8 @@ def load_lesson(name: str) -> Lesson:
         summary=data.get("summary", ""),
         spec=RunSpec.from_json(data["spec"]),
         explanation=explanation,
+        hidden_controls=_controls(data, name, "hidden"),
+        locked_controls=_controls(data, name, "locked"),
     )
 
 

@@ -252,9 +252,9 @@ class MainWindow(QMainWindow):
     def _add_shortcuts(self) -> None:
         # (key, slot, needs TensorFlow): run keys do nothing until training is possible.
         bindings = (
-            (Qt.Key.Key_Space, self.controller.toggle, True),
-            (Qt.Key.Key_Right, self.controller.step, True),
-            (Qt.Key.Key_R, self.controller.reset, True),
+            (Qt.Key.Key_Space, self._unless_locked("play", self.controller.toggle), True),
+            (Qt.Key.Key_Right, self._unless_locked("step", self.controller.step), True),
+            (Qt.Key.Key_R, self._unless_locked("reset", self.controller.reset), True),
             ("Ctrl+Q", self.close, False),
             (Qt.Key.Key_F11, self._toggle_fullscreen, False),
         )
@@ -264,6 +264,13 @@ class MainWindow(QMainWindow):
             shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
             shortcut.activated.connect(self._when_ready(slot) if needs_tf else slot)
             self._shortcuts.append(shortcut)
+
+    def _unless_locked(self, control: str, slot: Callable[[], object]) -> Callable[[], None]:
+        def call() -> None:
+            if not self.transport.is_locked(control):
+                slot()
+
+        return call
 
     def _when_ready(self, slot: Callable[[], object]) -> Callable[[], None]:
         def call() -> None:
@@ -316,6 +323,7 @@ class MainWindow(QMainWindow):
         self.lesson_section.setText(f"<i>{lesson.section}</i>" if lesson.section else "")
         self.lesson_section.setVisible(bool(lesson.section))
         self.lesson_summary.setText(lesson.summary)
+        self._apply_lesson_controls(lesson)
         self.explanation.setMarkdown(_without_title(lesson.explanation) or lesson.summary)
         self.transport.set_progress(-1, -1, spec.epochs)
         is_grid = lab_grid(spec) is not None
@@ -331,6 +339,15 @@ class MainWindow(QMainWindow):
             self.banner.clear()
         if self.tf_ready:
             self.controller.reset()  # show the network at initialization, ready to play
+
+    def _apply_lesson_controls(self, lesson: Lesson) -> None:
+        widgets = {**self.transport.controls(), "lesson_picker": self.lesson_picker, "lanes": self.lanes}
+        for name, widget in widgets.items():
+            widget.setVisible(name not in lesson.hidden_controls)
+        locked = set(lesson.locked_controls) | set(lesson.hidden_controls)
+        self.transport.set_locked(locked)
+        self.lesson_picker.setEnabled("lesson_picker" not in locked)
+        self.lanes.setEnabled("lanes" not in locked)
 
     def set_all_panels_visible(self, all_visible: bool) -> None:
         """Show every panel at once, stacked (True), or one per tab (False)."""

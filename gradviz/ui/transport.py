@@ -147,6 +147,7 @@ class TransportBar(QWidget):
         super().__init__(parent)
         self._state = RunState.IDLE
         self._ready = False
+        self._locked: frozenset[str] = frozenset()
         self._follow = True
         self._updating = False
 
@@ -272,15 +273,32 @@ class TransportBar(QWidget):
         finally:
             self._updating = False
 
+    def controls(self) -> dict[str, QWidget]:
+        """The lesson-lockable controls by name (see ``gradviz.engine.lessons.CONTROLS``)."""
+        return {"play": self.play_button, "step": self.step_button, "stop": self.stop_button,
+                "reset": self.reset_button, "new_seed": self.seed_button, "pace": self.pace,
+                "timeline": self.timeline}
+
+    def set_locked(self, names: set[str] | frozenset[str]) -> None:
+        """Disable these controls whatever the run's state (a lesson keeps the class on one idea)."""
+        self._locked = frozenset(names)
+        for name in ("pace", "timeline"):
+            self.controls()[name].setEnabled(name not in self._locked)
+        self._refresh_buttons()
+
+    def is_locked(self, name: str) -> bool:
+        return name in self._locked
+
     def _refresh_buttons(self) -> None:
         state, ready = self._state, self._ready
         running = state is RunState.RUNNING
+        free = {name: name not in self._locked for name in ("play", "step", "stop", "reset", "new_seed")}
         self.play_button.setText("Pause" if running else "Play")
-        self.play_button.setEnabled(ready)
-        self.step_button.setEnabled(ready and state is not RunState.FINISHED)
-        self.stop_button.setEnabled(ready and state.live)
-        self.reset_button.setEnabled(ready)
-        self.seed_button.setEnabled(ready)
+        self.play_button.setEnabled(ready and free["play"])
+        self.step_button.setEnabled(ready and state is not RunState.FINISHED and free["step"])
+        self.stop_button.setEnabled(ready and state.live and free["stop"])
+        self.reset_button.setEnabled(ready and free["reset"])
+        self.seed_button.setEnabled(ready and free["new_seed"])
 
     @Slot()
     def _on_play_click(self) -> None:
