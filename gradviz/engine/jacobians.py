@@ -50,22 +50,35 @@ def jacobian_stats(
         layer i's input to the output can stretch a gradient.
     """
     depth = len(kernels)
-    sigma_max = np.empty(depth)
-    sigma_min = np.empty(depth)
-    product = np.empty(depth)
-    running: np.ndarray | None = None
+    sigma_max = np.full(depth, np.nan)
+    sigma_min = np.full(depth, np.nan)
+    product = np.full(depth, np.nan)
     with np.errstate(all="ignore"):
+        jacs = [d[:, None].astype(np.float64) * k.T.astype(np.float64) for d, k in zip(derivatives, kernels)]
+        finite = [bool(np.isfinite(j).all()) for j in jacs]
+        # One batched SVD per shape (a deep net's hidden layers share one):
+        # per-call overhead, not arithmetic, is what 32×32 SVDs cost.
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, jac in enumerate(jacs):
+            if finite[i]:
+                by_shape.setdefault(jac.shape, []).append(i)
+        for layers in by_shape.values():
+            values = np.linalg.svd(np.stack([jacs[i] for i in layers]), compute_uv=False)
+            for i, s in zip(layers, values):
+                # A singular Jacobian (dead ReLUs) has exact zeros that SVD
+                # returns as round-off; report them as 0.
+                sigma_max[i] = s[0]
+                sigma_min[i] = s[-1] if s[-1] > 1e-12 * s[0] else 0.0
+        running: np.ndarray | None = None
         for i in range(depth - 1, -1, -1):
-            jac = derivatives[i][:, None].astype(np.float64) * kernels[i].T.astype(np.float64)
-            if not np.isfinite(jac).all():
-                sigma_max[i] = sigma_min[i] = product[i] = np.nan
-                running = None if running is None else np.full((running.shape[0], jac.shape[1]), np.nan)
-                continue
-            s = np.linalg.svd(jac, compute_uv=False)
-            # A singular Jacobian (dead ReLUs) has exact zeros that SVD
-            # returns as round-off; report them as 0.
-            sigma_max[i] = s[0]
-            sigma_min[i] = s[-1] if s[-1] > 1e-12 * s[0] else 0.0
-            running = jac if running is None else running @ jac
-            product[i] = np.linalg.norm(running, 2) if np.isfinite(running).all() else np.nan
+            if not finite[i]:
+                break  # the product through a non-finite layer means nothing
+            running = jacs[i] if running is None else running @ jacs[i]
+            if running.shape[0] == 1:  # a single output: the spectral norm is the vector norm
+                product[i] = float(np.sqrt(np.sum(running * running)))
+            else:
+                product[i] = np.linalg.norm(running, 2)
+            if not np.isfinite(product[i]):
+                product[i] = np.nan
+                break
     return sigma_max, sigma_min, product

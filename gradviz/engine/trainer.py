@@ -179,6 +179,7 @@ class _Lockstep:
             jit = setting == "1" or (setting == "auto" and spec.epochs * len(spec.lanes) >= _JIT_MIN_LANE_EPOCHS)
         self.jit = jit
         keras = import_keras()
+        self._keras = keras  # close() may run at interpreter exit, when importing fails
         self.tf = tf
         self.spec = spec
         self.n = data.n_samples
@@ -539,7 +540,7 @@ class _Lockstep:
             model.save_weights(str(target / filename))
 
     def close(self) -> None:
-        keras = import_keras()
+        keras = self._keras
         self.models = self.optimizers = self.dense = self.variables = []  # type: ignore[assignment]
         self._epoch_fn = self._train_fn = self._range_fn = None  # type: ignore[assignment]
         # free_memory=False: its gc.collect() would run on this (worker) thread
