@@ -168,6 +168,7 @@ class RunController(QObject):
     ) -> None:
         super().__init__(parent)
         self._panels: list[Panel] = list(panels)
+        self._bound: set[int] = set()  # panels bound to the current history
         self._pace = pace
         self._weights_dir = weights_dir
         self._spec: RunSpec | None = None
@@ -363,7 +364,8 @@ class RunController(QObject):
         else:
             self._hidden_lanes.add(lane)
         for panel in self._panels:
-            panel.set_lane_visible(lane, visible)
+            if id(panel) in self._bound:  # the others apply it when they are bound
+                panel.set_lane_visible(lane, visible)
         self.request_render()
 
     def lane_visible(self, lane: int) -> bool:
@@ -393,6 +395,8 @@ class RunController(QObject):
             return epoch
         for panel in self._panels:
             if panel.isVisible():
+                if id(panel) not in self._bound:
+                    self._bind(panel)
                 panel.render(epoch)
         self.frame_rendered.emit(epoch)
         return epoch
@@ -415,8 +419,12 @@ class RunController(QObject):
             history = RunHistory(report.layout)
             self._history = history
             history.append(report)
+            # Building a panel's plot items costs tens of milliseconds per
+            # plot: bind the panels on screen now, the others when first shown.
+            self._bound.clear()
             for panel in self._panels:
-                self._bind(panel)
+                if panel.isVisible():
+                    self._bind(panel)
             self.history_started.emit(history)
         else:
             history.append(report)
@@ -451,6 +459,7 @@ class RunController(QObject):
     def _bind(self, panel: Panel) -> None:
         assert self._history is not None
         panel.bind(self._history)
+        self._bound.add(id(panel))
         for lane in self._hidden_lanes:
             panel.set_lane_visible(lane, False)
 

@@ -76,9 +76,13 @@ def test_play_records_every_epoch_and_renders_the_last(qtbot, make_controller, t
     assert recorded == list(range(9))
     assert list(history.epochs) == list(range(9))
     assert np.isfinite(history.loss[:, 1:]).all()
-    assert panel.bound == [history] and hidden.bound == [history]
+    assert panel.bound == [history]
     qtbot.waitUntil(lambda: bool(panel.rendered) and panel.rendered[-1] == 8, timeout=5000)
-    assert hidden.rendered == []  # hidden panels are never drawn
+    assert hidden.rendered == []  # hidden panels are never drawn ...
+    assert hidden.bound == []  # ... nor built: their plot items wait until they are shown
+    hidden.visible = True
+    controller.render_now()
+    assert hidden.bound == [history] and hidden.rendered == [8]
     # Coalesced: far fewer frames than epochs would be allowed, never more.
     assert len(panel.rendered) <= len(recorded)
 
@@ -207,7 +211,8 @@ def test_lane_visibility_reaches_panels_and_survives_reset(qtbot, make_controlle
     controller = make_controller(panel)
     controller.set_spec(tiny_spec(epochs=2))
     controller.set_lane_visible(1, False)
-    assert panel.lane_visibility == {1: False}
+    assert panel.lane_visibility == {}  # nothing is bound yet: applied at bind
+    assert not controller.lane_visible(1)
     with qtbot.waitSignal(controller.history_started, timeout=RUN_TIMEOUT_MS):
         controller.reset()
     assert panel.lane_visibility == {1: False}  # re-applied after bind

@@ -409,7 +409,7 @@ def test_activation_hiding_a_lane(make_panel, history) -> None:
 # helpers --------------------------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(st.lists(st.sampled_from([0.0, 1e-30, 1e-3, 1.0, 1e30, np.inf, -np.inf, np.nan, -1.0]), min_size=1,
                 max_size=20))
 def test_safe_log10_never_returns_inf(values) -> None:
@@ -418,8 +418,8 @@ def test_safe_log10_never_returns_inf(values) -> None:
     assert (out[np.isfinite(out)] >= -8).all()
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.floats(min_value=0, max_value=1e6), min_size=3, max_size=3))
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.lists(st.integers(min_value=0, max_value=10**6), min_size=3, max_size=3))  # counts are whole numbers
 def test_density_integrates_to_one(counts) -> None:
     edges = np.array([0.0, 0.5, 2.0, 3.0])
     d = density(np.array(counts), edges)

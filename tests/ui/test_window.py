@@ -70,7 +70,13 @@ def test_window_opens_paused_at_epoch_zero_and_plays_to_the_end(qtbot, open_wind
     race = window.panels[0]
     assert race.isVisible()
     qtbot.waitUntil(lambda: race.epoch == 8, timeout=5000)
-    assert all(panel.history is history for panel in window.panels)
+    assert race.history is history
+    for panel in window.panels[1:]:  # the other tabs build their plots when first shown
+        index = window.tabs.indexOf(panel)
+        if window.tabs.isTabVisible(index):
+            window.tabs.setCurrentIndex(index)
+            window.controller.render_now()
+            assert panel.history is history and panel.epoch == 8
     assert window.transport.epoch_text.text() == "epoch 8 / 8"
     assert window.transport.progress.value() == 8
     assert window.error_text == ""
@@ -153,8 +159,12 @@ def test_timeline_scrubs_and_lanes_hide(qtbot, open_window, tiny_spec) -> None:
     assert c.following
 
     window.lanes.set_checked(1, False)
-    assert all(not panel.lane_visible(1) for panel in window.panels)
-    assert all(panel.lane_visible(0) for panel in window.panels)
+    bound = [panel for panel in window.panels if panel.history is c.history]
+    assert bound and all(not panel.lane_visible(1) and panel.lane_visible(0) for panel in bound)
+    gradients = next(panel for panel in window.panels if panel.name == "gradients")
+    window.tabs.setCurrentWidget(gradients)  # bound now: the hidden lane stays hidden there too
+    c.render_now()
+    assert gradients.history is c.history and not gradients.lane_visible(1) and gradients.lane_visible(0)
 
 
 @pytest.mark.usefixtures("tensorflow")
