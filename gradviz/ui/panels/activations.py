@@ -15,7 +15,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QSplitter, QWidget
 
 from gradviz.engine.history import RunHistory
-from gradviz.ui.panels.base import Panel, finite, grouped_offsets, has_finite
+from gradviz.ui.panels.base import Panel, finite, grouped_offsets, has_finite, layer_ticks
 from gradviz.ui.theme import LIGHT, Theme, lane_color, lane_pen, lane_symbol, superscript
 
 __all__ = ["DYING", "SATURATING", "ActivationsPanel", "density"]
@@ -40,14 +40,6 @@ def density(counts: np.ndarray, edges: np.ndarray) -> np.ndarray | None:
     with np.errstate(all="ignore"):  # denormal totals overflow; such a histogram is unusable
         out = counts / (total * widths)
     return out if np.isfinite(out).all() else None
-
-
-def _layer_ticks(n_layers: int) -> list[tuple[float, str]]:
-    step = 1 if n_layers <= 16 else math.ceil(n_layers / 12)
-    ticks = list(range(1, n_layers + 1, step))
-    if ticks[-1] != n_layers:
-        ticks.append(n_layers)
-    return [(float(k), str(k)) for k in ticks]
 
 
 class ActivationsPanel(Panel):
@@ -186,7 +178,7 @@ class ActivationsPanel(Panel):
         if len(shown) < n_layers:
             note += f" {len(shown)} of {n_layers} layers shown, spread over the depth."
 
-        ticks = _layer_ticks(n_layers)
+        ticks = layer_ticks(n_layers)
         var = self._add_plot(self._side_view.ci, 0, 0)
         self._var_plot = var
         self._set_title(var, "Activation variance by depth")

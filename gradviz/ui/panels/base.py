@@ -345,3 +345,12 @@ class Panel(QWidget):
 
     def _lane_html(self, lane: int, text: str) -> str:
         return f"<span style='color:{lane_color(lane, self._theme).name()}'>{text}</span>"
+
+
+def layer_ticks(n_layers: int) -> list[tuple[float, str]]:
+    """Tick labels for a layer axis 1..L: every layer, or about a dozen on a deep net (always the last)."""
+    step = 1 if n_layers <= 16 else math.ceil(n_layers / 12)
+    ticks = list(range(1, n_layers + 1, step))
+    if ticks[-1] != n_layers:
+        ticks.append(n_layers)
+    return [(float(k), str(k)) for k in ticks]

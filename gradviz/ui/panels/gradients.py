@@ -11,18 +11,10 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QWidget
 
 from gradviz.engine.history import RunHistory
-from gradviz.ui.panels.base import Panel, finite, grouped_offsets, safe_log10
+from gradviz.ui.panels.base import Panel, finite, grouped_offsets, layer_ticks, safe_log10
 from gradviz.ui.theme import LIGHT, Theme, lane_color, superscript
 
 __all__ = ["GradientsPanel"]
-
-
-def _layer_ticks(n_layers: int) -> list[tuple[float, str]]:
-    step = 1 if n_layers <= 16 else math.ceil(n_layers / 12)
-    ticks = list(range(1, n_layers + 1, step))
-    if ticks[-1] != n_layers:
-        ticks.append(n_layers)
-    return [(float(k), str(k)) for k in ticks]
 
 
 class GradientsPanel(Panel):
@@ -125,7 +117,7 @@ class GradientsPanel(Panel):
         nrows = math.ceil(n / ncols)
         heat = self._view.ci.addLayout(row=0, col=0)
         heat.setSpacing(8)
-        ticks = _layer_ticks(n_layers)
+        ticks = layer_ticks(n_layers)
         planned = max(layout.epochs, history.first_epoch + 1)
         for lane, lane_name in enumerate(layout.lane_names):
             r, c = divmod(lane, ncols)

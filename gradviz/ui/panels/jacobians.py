@@ -19,20 +19,12 @@ from PySide6.QtGui import QColor, QFontMetrics, QPen
 from PySide6.QtWidgets import QWidget
 
 from gradviz.engine.history import RunHistory
-from gradviz.ui.panels.base import Panel, finite, grouped_offsets, has_finite
+from gradviz.ui.panels.base import Panel, finite, grouped_offsets, has_finite, layer_ticks
 from gradviz.ui.theme import LIGHT, Theme, lane_color, lane_pen, lane_symbol, superscript
 
 __all__ = ["JacobiansPanel", "clamp_to_floor"]
 
 _EMPTY = np.empty(0)
-
-
-def _layer_ticks(n_layers: int) -> list[tuple[float, str]]:
-    step = 1 if n_layers <= 16 else math.ceil(n_layers / 12)
-    ticks = list(range(1, n_layers + 1, step))
-    if ticks[-1] != n_layers:
-        ticks.append(n_layers)
-    return [(float(k), str(k)) for k in ticks]
 
 
 def clamp_to_floor(values: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
@@ -180,7 +172,7 @@ class JacobiansPanel(Panel):
         t = self._theme
         n, n_layers = layout.n_lanes, layout.max_layers
         self._view.clear()
-        ticks = _layer_ticks(n_layers)
+        ticks = layer_ticks(n_layers)
         offsets, _width = grouped_offsets(n, group_width=0.5)
         self._offsets = offsets
 
