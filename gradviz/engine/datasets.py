@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gradviz.engine.errors import SpecError
+from gradviz.engine.files import checked_input_file
 
 if TYPE_CHECKING:
     from gradviz.engine.spec import DatasetSpec
@@ -179,21 +180,8 @@ def read_csv_dataset(
     By default every column but the last is an input and the last is the
     target.  Every problem is reported with the file, row and column.
     """
-    try:
-        path = Path(path).expanduser()
-    except RuntimeError:
-        raise SpecError("dataset.path", f"cannot expand {str(path)!r}: no such user") from None
+    path = checked_input_file(path, "dataset.path", "CSV file", MAX_CSV_BYTES)
     where = repr(str(path))
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise SpecError("dataset.path", f"file {str(path)!r} does not exist") from None
-    except OSError as exc:
-        raise SpecError("dataset.path", f"cannot read {str(path)!r}: {exc.strerror}") from None
-    if path.is_dir():
-        raise SpecError("dataset.path", f"{str(path)!r} is a folder, not a CSV file")
-    if size > MAX_CSV_BYTES:
-        raise SpecError("dataset.path", f"{str(path)!r} is {size:,} bytes; at most {MAX_CSV_BYTES:,} are read")
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))

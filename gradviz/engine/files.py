@@ -6,7 +6,9 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text"]
+from gradviz.engine.errors import SpecError
+
+__all__ = ["atomic_write_bytes", "atomic_write_text", "checked_input_file"]
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -33,3 +35,29 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """:func:`atomic_write_bytes` for UTF-8 text."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def checked_input_file(path: str | Path, field: str, what: str, max_bytes: int) -> Path:
+    """``path`` with ``~`` expanded, once it is known to be a readable file of at most ``max_bytes``.
+
+    Every failure is a :class:`SpecError` on ``field`` that names the file
+    as ``what`` ("spec file", "CSV file" ...), so nothing is read that
+    cannot be used.
+    """
+    try:
+        path = Path(path).expanduser()
+    except RuntimeError:
+        raise SpecError(field, f"cannot expand {str(path)!r}: no such user") from None
+    name = repr(str(path))
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise SpecError(field, f"{what} {name} does not exist") from None
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise SpecError(field, f"cannot read {what} {name}: {reason}") from None
+    if path.is_dir():
+        raise SpecError(field, f"{name} is a folder, not a {what}")
+    if size > max_bytes:
+        raise SpecError(field, f"{what} {name} is {size:,} bytes; at most {max_bytes:,} are read")
+    return path

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gradviz.engine.errors import SpecError
+from gradviz.engine.files import checked_input_file
 
 __all__ = [
     "DatasetSpec",
@@ -440,17 +441,7 @@ def _expand_user(path: str) -> Path:
 
 def load_spec(path: str | Path) -> RunSpec:
     """Read and validate a spec file, with a clear message for every failure."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise SpecError("", f"spec file {str(path)!r} does not exist") from None
-    except OSError as exc:
-        raise SpecError("", f"cannot read spec file {str(path)!r}: {exc.strerror}") from None
-    if path.is_dir():
-        raise SpecError("", f"{str(path)!r} is a folder, not a spec file")
-    if size > Limits.MAX_SPEC_BYTES:
-        raise SpecError("", f"spec file {str(path)!r} is {size:,} bytes; a spec is at most {Limits.MAX_SPEC_BYTES:,}")
+    path = checked_input_file(path, "", "spec file", Limits.MAX_SPEC_BYTES)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
