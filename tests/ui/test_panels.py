@@ -301,7 +301,7 @@ def test_gradient_colour_levels_are_fixed(make_panel, history) -> None:
         panel.render(epoch)
         levels.append((tuple(panel.heatmap(0).getLevels()), tuple(panel.heatmap(2).getLevels()),
                        tuple(panel.color_bar.levels())))
-    assert set(levels) == {((-8.0, 2.0), (-8.0, 2.0), (-8.0, 2.0))}
+    assert set(levels) == {((-8.0, 4.0), (-8.0, 4.0), (-8.0, 4.0))}
 
 
 def test_gradient_bars_show_the_selected_epoch(make_panel, history) -> None:

@@ -41,8 +41,9 @@ class GradientsPanel(Panel):
     title = "Gradient flow"
     name = "gradients"
     # 1e-8 is where a float32 gradient step no longer moves typical weights;
-    # 1e2 is well into "exploding".  Fixed, so colours never flicker.
-    DEFAULT_LEVELS: tuple[float, float] = (-8.0, 2.0)
+    # the exploding lesson's input layer reaches ~1e3.5, so the top is 1e4.
+    # Fixed, so colours never flicker and lessons compare.
+    DEFAULT_LEVELS: tuple[float, float] = (-8.0, 4.0)
     MAX_COLUMNS = 4
 
     def __init__(
