@@ -22,8 +22,10 @@ __all__ = ["DYING", "SATURATING", "ActivationsPanel", "density"]
 
 #: Activations whose units saturate (output pinned near a bound, slope ≈ 0).
 SATURATING = frozenset({"sigmoid", "tanh", "hard_sigmoid", "softsign", "hard_tanh"})
-#: Activations whose units can die (output 0 for every input, no gradient).
-DYING = frozenset({"relu", "relu6"})
+#: Rectifier-like activations, whose dead-unit fraction is shown: ReLUs can
+#: die (output 0 for every input, no gradient); the leaky and smooth ones are
+#: shown too, so a lesson can show that theirs stays at 0.
+DYING = frozenset({"relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish"})
 
 
 def density(counts: np.ndarray, edges: np.ndarray) -> np.ndarray | None:
@@ -215,7 +217,7 @@ class ActivationsPanel(Panel):
                 kinds[lane, k] = 1 if act in SATURATING else 2 if act in DYING else 0
             used = {int(v) for v in kinds[lane] if v}
             what = {frozenset({1}): "saturated", frozenset({2}): "dead", frozenset({1, 2}): "saturated/dead"}
-            label = f"{lane_name}: {what.get(frozenset(used), 'n/a (no sigmoid/tanh/ReLU layer)')}"
+            label = f"{lane_name}: {what.get(frozenset(used), 'n/a (no sigmoid/tanh or ReLU-like layer)')}"
             bars = pg.BarGraphItem(x=np.empty(0), height=np.empty(0), width=0.1)
             frac.addItem(bars)
             frac_legend.addItem(bars, label)
