@@ -190,7 +190,10 @@ class ActivationsPanel(Panel):
         var.getAxis("bottom").setTicks([ticks])
         var.setXRange(0.5, n_layers + 0.5, padding=0)
         var.enableAutoRange(x=False, y=True)
-        legend = self._add_legend(var, offset=(-10, 8))
+        # Below the plot, not on it: variance curves can sit in any corner.
+        legend = pg.LegendItem(colCount=min(layout.n_lanes, 3))
+        self._side_view.ci.addItem(legend, row=1, col=0)
+        self._legends.append(legend)
         self._var_curves = []
         for lane, lane_name in enumerate(layout.lane_names):
             color = lane_color(lane, t)
@@ -200,7 +203,7 @@ class ActivationsPanel(Panel):
             legend.addItem(curve, lane_name)
             self._var_curves.append(curve)
 
-        frac = self._add_plot(self._side_view.ci, 1, 0)
+        frac = self._add_plot(self._side_view.ci, 2, 0)
         self._frac_plot = frac
         self._set_title(frac, "Saturated or dead units")
         self._set_label(frac, "left", "% of the layer's units")
@@ -229,7 +232,8 @@ class ActivationsPanel(Panel):
             "reaches it)."
         )
         self._side_view.ci.layout.setRowStretchFactor(0, 1)
-        self._side_view.ci.layout.setRowStretchFactor(1, 1)
+        self._side_view.ci.layout.setRowStretchFactor(1, 0)
+        self._side_view.ci.layout.setRowStretchFactor(2, 1)
 
     def _style_items(self) -> None:
         t = self._theme

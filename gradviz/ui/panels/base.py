@@ -56,7 +56,8 @@ class DecadeAxis(pg.AxisItem):
 
     Ticks between decades stay unlabelled unless the view spans less than
     about two decades, where 2·10ⁿ and 5·10ⁿ are labelled too (as plain
-    numbers) so the axis never shows a single lonely label.
+    numbers), and under half a decade every minor tick is, so the axis never
+    shows a single lonely label.
     """
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -66,6 +67,7 @@ class DecadeAxis(pg.AxisItem):
     def logTickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
         lo, hi = (float(v) for v in self.range)
         narrow = abs(hi - lo) < 2.0
+        very_narrow = abs(hi - lo) < 0.7
         out = []
         for v in (float(v) for v in values):
             k = round(v)
@@ -73,7 +75,7 @@ class DecadeAxis(pg.AxisItem):
                 out.append(superscript(k))
                 continue
             mantissa = 10.0 ** (v - np.floor(v))
-            if narrow and (abs(mantissa - 2) < 1e-3 or abs(mantissa - 5) < 1e-3):
+            if very_narrow or (narrow and (abs(mantissa - 2) < 1e-3 or abs(mantissa - 5) < 1e-3)):
                 out.append(f"{10.0 ** v * scale:.3g}")
             else:
                 out.append("")
