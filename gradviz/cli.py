@@ -182,7 +182,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if out is not None:
         written = write_run_files(history, out)
         written += _write_figures(history, out / "figures")
-        print(f"wrote {len(written)} files and lane weights to {out}", file=sys.stderr)
+        weights = " and lane weights" if (out / "weights").is_dir() else ""
+        print(f"wrote {len(written)} files{weights} to {out}", file=sys.stderr)
     if interrupted:
         print(f"gradviz: interrupted after epoch {history.last_epoch}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -195,9 +196,16 @@ def _write_figures(history: RunHistory, folder: Path) -> list[Path]:
 
     # Nobody sees these windows: never reach for a display (or fail without one).
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from gradviz.engine.lab import lab_grid
     from gradviz.ui.figures import render_figures
+    from gradviz.ui.panels import PANELS, JacobiansPanel, LabPanel, RacePanel, SurfacePanel
 
-    return render_figures(history, folder)
+    # The panels the window shows for this kind of run.
+    if history.layout.surface is not None:
+        panels: tuple = (RacePanel, SurfacePanel)
+    else:
+        panels = (*PANELS, JacobiansPanel) + ((LabPanel,) if lab_grid(history.layout.spec) else ())
+    return render_figures(history, folder, panels=panels)
 
 
 def _print_summary(history: RunHistory) -> None:

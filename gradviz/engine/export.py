@@ -102,27 +102,31 @@ def jacobians_csv(history: RunHistory) -> str:
 def write_run_files(history: RunHistory, out_dir: str | Path) -> list[Path]:
     from gradviz.engine.diagnostics import diagnose, findings_json
     from gradviz.engine.lab import lab_csv
+    from gradviz.engine.surface_run import trajectory_csv
 
     """Write the run's files into ``out_dir``.
 
     ``spec.json``, ``data.csv``, ``metrics.csv``, ``layers.csv``,
     ``jacobians.csv``, ``diagnostics.json`` (the findings at the last epoch)
     and, when the lanes form an activation × initializer × optimizer grid,
-    ``lab.csv``.
+    ``lab.csv``.  A loss-surface race writes ``trajectory.csv`` instead of the
+    data, layer and Jacobian files.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     findings = findings_json(diagnose(history))
     findings_text = json.dumps(findings, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
     written = []
+    surface = history.layout.surface is not None
     for name, text in (
         ("spec.json", history.layout.spec.dumps()),
-        ("data.csv", data_csv(history)),
+        ("data.csv", None if surface else data_csv(history)),
         ("metrics.csv", metrics_csv(history)),
-        ("layers.csv", layers_csv(history)),
-        ("jacobians.csv", jacobians_csv(history)),
+        ("layers.csv", None if surface else layers_csv(history)),
+        ("jacobians.csv", None if surface else jacobians_csv(history)),
+        ("trajectory.csv", trajectory_csv(history) if surface else None),
         ("diagnostics.json", findings_text),
-        ("lab.csv", lab_csv(history)),
+        ("lab.csv", None if surface else lab_csv(history)),
     ):
         if text is None:
             continue

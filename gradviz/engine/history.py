@@ -46,6 +46,7 @@ class RunHistory:
         self._hist = np.zeros((cap, lanes, layers, HIST_BINS), dtype=np.float32)
         self._pred = np.full((cap, lanes, grid), np.nan, dtype=np.float32)
         self._seconds = np.zeros(cap)
+        self._position = np.full((cap, lanes, 2), np.nan) if layout.surface is not None else None
 
     # recording -----------------------------------------------------------
 
@@ -71,6 +72,8 @@ class RunHistory:
         if report.prediction is not None:
             self._pred[i] = report.prediction
         self._seconds[i] = report.seconds
+        if self._position is not None and report.position is not None:
+            self._position[i] = report.position
         self.edits.extend(report.edits)
         self._n += 1
 
@@ -86,6 +89,8 @@ class RunHistory:
         self._hist = bigger(self._hist)
         self._pred = bigger(self._pred)
         self._seconds = bigger(self._seconds)
+        if self._position is not None:
+            self._position = bigger(self._position)
 
     # reading -------------------------------------------------------------
 
@@ -146,6 +151,13 @@ class RunHistory:
         if self.layout.grid_x is None:
             return None
         return self._view(self._pred[self.row(epoch)])
+
+    @property
+    def positions(self) -> np.ndarray | None:
+        """(lanes, epochs, 2) each lane's (x, y) in a loss-surface race; ``None`` otherwise."""
+        if self._position is None:
+            return None
+        return self._view(self._position[: self._n].transpose(1, 0, 2))
 
     @property
     def seconds(self) -> np.ndarray:

@@ -56,6 +56,8 @@ def lab_grid(spec: RunSpec) -> LabGrid | None:
     A grid needs at least two rows and two columns and one lane per cell;
     a lane's row is its first layer's activation and initializer.
     """
+    if spec.problem is not None:
+        return None  # a loss-surface race has no layers to tabulate
     cells = [_cell(spec, i) for i in range(len(spec.lanes))]
     rows = tuple(dict.fromkeys((a, i) for a, i, _ in cells))
     columns = tuple(dict.fromkeys(o for _, _, o in cells))

@@ -49,7 +49,10 @@ def _lesson_dir() -> resources.abc.Traversable:
 
 def lesson_names() -> list[str]:
     """Names of the shipped lessons, in teaching order."""
-    order = ["race", "lr-too-high", "vanishing", "exploding", "dead-relus", "init", "lab"]
+    order = [
+        "race", "lr-too-high", "surface-ravine", "surface-rosenbrock", "surface-saddle", "surface-beale",
+        "surface-himmelblau", "vanishing", "exploding", "dead-relus", "init", "lab",
+    ]
     names = sorted(
         entry.name[: -len(".json")] for entry in _lesson_dir().iterdir() if entry.name.endswith(".json")
     )

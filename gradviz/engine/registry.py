@@ -184,7 +184,7 @@ def check_spec(spec: RunSpec) -> None:
     """
     for i, lane in enumerate(spec.lanes):
         make_optimizer(lane.optimizer, f"lanes[{i}].optimizer")
-        for j, layer in enumerate(lane.model.layers):
+        for j, layer in enumerate(lane.model.layers if lane.model is not None else ()):
             base = f"lanes[{i}].model.layers[{j}]"
             make_activation(layer.activation, f"{base}.activation")
             make_initializer(layer.initializer, 0, f"{base}.initializer")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradviz.engine.spec import RunSpec
+from gradviz.engine.surfaces import SurfaceInfo
 
 __all__ = ["LAYER_PROBES", "EpochReport", "HyperparameterEdit", "RunLayout", "read_only"]
 
@@ -76,6 +77,9 @@ class RunLayout:
         ``None`` otherwise.
     jacobian_x
         (inputs,) the input the layer Jacobians are taken at.
+    surface
+        For a loss-surface race: the function, its view and the start;
+        ``None`` for a network run.
     """
 
     spec: RunSpec
@@ -87,6 +91,7 @@ class RunLayout:
     data_y: np.ndarray
     grid_x: np.ndarray | None
     jacobian_x: np.ndarray | None = None
+    surface: SurfaceInfo | None = None
 
     @property
     def n_lanes(self) -> int:
@@ -134,6 +139,8 @@ class EpochReport:
         at ``layout.jacobian_x``, and the largest singular value of the
         product of Jacobians from the output back to the layer (see
         :mod:`gradviz.engine.jacobians`).
+    position
+        (lanes, 2) each lane's point (x, y) in a loss-surface race, else ``None``.
     edits
         Hyperparameter changes applied just before this epoch.
     messages
@@ -162,6 +169,7 @@ class EpochReport:
     sigma_max: np.ndarray | None = None
     sigma_min: np.ndarray | None = None
     product_to_output: np.ndarray | None = None
+    position: np.ndarray | None = None
     edits: tuple[HyperparameterEdit, ...] = ()
     messages: tuple[str, ...] = ()
     seconds: float = 0.0

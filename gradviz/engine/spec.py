@@ -28,6 +28,7 @@ __all__ = [
     "ModelSpec",
     "OptimizerSpec",
     "RunSpec",
+    "SurfaceProblem",
     "load_spec",
 ]
 
@@ -321,25 +322,68 @@ class LaneSpec:
     """One (model, optimizer) pair with a name shown to the class."""
 
     name: str
-    model: ModelSpec
+    model: ModelSpec | None
     optimizer: OptimizerSpec
 
     @classmethod
-    def from_json(cls, data: Any, path: str) -> LaneSpec:
+    def from_json(cls, data: Any, path: str, needs_model: bool = True) -> LaneSpec:
         data = _mapping(data, path)
-        _check_keys(data, path, {"name", "model", "optimizer"}, {"name", "model", "optimizer"})
+        required = {"name", "model", "optimizer"} if needs_model else {"name", "optimizer"}
+        allowed = {"name", "model", "optimizer"} if needs_model else {"name", "optimizer"}
+        _check_keys(data, path, allowed, required)
         name = _name(data["name"], _join(path, "name"))
         if len(name) > 80:
             raise SpecError(_join(path, "name"), "must be at most 80 characters")
-        model = ModelSpec.from_json(data["model"], _join(path, "model"))
+        model = ModelSpec.from_json(data["model"], _join(path, "model")) if needs_model else None
         optimizer = OptimizerSpec.from_json(data["optimizer"], _join(path, "optimizer"))
         return cls(name, model, optimizer)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "model": self.model.to_json(), "optimizer": self.optimizer.to_json()}
+        out: dict[str, Any] = {"name": self.name}
+        if self.model is not None:
+            out["model"] = self.model.to_json()
+        out["optimizer"] = self.optimizer.to_json()
+        return out
 
 
-_RUN_KEYS = {"seed", "epochs", "batch_size", "shuffle", "dataset", "lanes"}
+@dataclass(frozen=True, slots=True)
+class SurfaceProblem:
+    """A loss-surface race: every lane is a point descending a 2-D test function.
+
+    JSON form: ``{"kind": "surface", "function": "rosenbrock", "start": [-1.5, 2.0]}``
+    (``start`` defaults to the function's own, see :mod:`gradviz.engine.surfaces`).
+    """
+
+    function: str
+    start: tuple[float, float]
+
+    @classmethod
+    def from_json(cls, data: Any, path: str) -> SurfaceProblem:
+        from gradviz.engine.surfaces import SURFACES
+
+        data = _mapping(data, path)
+        _check_keys(data, path, {"kind", "function", "start"}, {"kind", "function"})
+        if data["kind"] != "surface":
+            raise SpecError(_join(path, "kind"), f"must be \"surface\", not {data['kind']!r}")
+        function = _name(data["function"], _join(path, "function"))
+        if function not in SURFACES:
+            known = ", ".join(SURFACES)
+            raise SpecError(_join(path, "function"), f"unknown function {function!r} (known: {known})")
+        start = data.get("start", list(SURFACES[function].start))
+        start_path = _join(path, "start")
+        if not isinstance(start, list) or len(start) != 2:
+            raise SpecError(start_path, "must be a list of two numbers [x, y]")
+        x, y = (_float(v, f"{start_path}[{i}]") for i, v in enumerate(start))
+        for i, v in enumerate((x, y)):
+            if abs(v) > 1e6:
+                raise SpecError(f"{start_path}[{i}]", f"must be within ±1e6, not {v}")
+        return cls(function, (x, y))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "surface", "function": self.function, "start": list(self.start)}
+
+
+_RUN_KEYS = {"seed", "epochs", "batch_size", "shuffle", "dataset", "problem", "lanes"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,11 +397,12 @@ class RunSpec:
     """
 
     lanes: tuple[LaneSpec, ...]
-    dataset: DatasetSpec
+    dataset: DatasetSpec | None
     seed: int = 0
     epochs: int = 100
     batch_size: int = 32
     shuffle: bool = True
+    problem: SurfaceProblem | None = None
 
     @classmethod
     def from_json(cls, data: Any, base_dir: Path | None = None) -> RunSpec:
@@ -372,15 +417,18 @@ class RunSpec:
             (the spec file's folder); the working directory if ``None``.
         """
         data = _mapping(data, "spec")
-        _check_keys(data, "", _RUN_KEYS, {"dataset", "lanes"})
+        problem = SurfaceProblem.from_json(data["problem"], "problem") if "problem" in data else None
+        # A surface race has no data and no network: its lanes are points.
+        _check_keys(data, "", _RUN_KEYS - ({"dataset"} if problem else set()),
+                    {"lanes"} if problem else {"dataset", "lanes"})
         seed = _int(data.get("seed", 0), "seed", 0, 2**31 - 1)
         epochs = _int(data.get("epochs", 100), "epochs", 0, Limits.MAX_EPOCHS)
         batch_size = _int(data.get("batch_size", 32), "batch_size", 1, Limits.MAX_BATCH_SIZE)
         shuffle = data.get("shuffle", True)
         if not isinstance(shuffle, bool):
             raise SpecError("shuffle", f"must be true or false, not {_type_name(shuffle)}")
-        dataset = DatasetSpec.from_json(data["dataset"], "dataset")
-        if dataset.name == "csv" and base_dir is not None:
+        dataset = None if problem else DatasetSpec.from_json(data["dataset"], "dataset")
+        if dataset is not None and dataset.name == "csv" and base_dir is not None:
             csv_path = _expand_user(dataset.get("path"))
             if not csv_path.is_absolute():
                 resolved = str((base_dir / csv_path).resolve())
@@ -394,24 +442,30 @@ class RunSpec:
             raise SpecError("lanes", "is empty; a run needs at least one lane")
         if len(raw_lanes) > Limits.MAX_LANES:
             raise SpecError("lanes", f"has {len(raw_lanes)} lanes; at most {Limits.MAX_LANES} are supported")
-        lanes = tuple(LaneSpec.from_json(item, f"lanes[{i}]") for i, item in enumerate(raw_lanes))
+        lanes = tuple(
+            LaneSpec.from_json(item, f"lanes[{i}]", needs_model=problem is None) for i, item in enumerate(raw_lanes)
+        )
         seen: dict[str, int] = {}
         for i, lane in enumerate(lanes):
             if lane.name in seen:
                 raise SpecError(f"lanes[{i}].name", f"{lane.name!r} is already the name of lanes[{seen[lane.name]}]")
             seen[lane.name] = i
-        return cls(lanes, dataset, seed, epochs, batch_size, shuffle)
+        return cls(lanes, dataset, seed, epochs, batch_size, shuffle, problem)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form, keys in the documented order."""
-        return {
+        out: dict[str, Any] = {
             "seed": self.seed,
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "shuffle": self.shuffle,
-            "dataset": self.dataset.to_json(),
-            "lanes": [lane.to_json() for lane in self.lanes],
         }
+        if self.problem is not None:
+            out["problem"] = self.problem.to_json()
+        if self.dataset is not None:
+            out["dataset"] = self.dataset.to_json()
+        out["lanes"] = [lane.to_json() for lane in self.lanes]
+        return out
 
     def dumps(self) -> str:
         """The JSON text, indented for people to read and edit."""

@@ -44,11 +44,12 @@ from gradviz.engine.report import (
     read_only,
 )
 from gradviz.engine.runtime import import_keras, import_tensorflow
-from gradviz.engine.spec import RunSpec
+from gradviz.engine.spec import OptimizerSpec, RunSpec
 
 __all__ = [
     "GRID_POINTS",
     "SATURATION_LEVEL",
+    "apply_optimizer_edit",
     "check_run",
     "iter_run",
     "lane_folder_names",
@@ -165,6 +166,51 @@ class _LayerSegments:
         activations = [layer.activation for layer in model.layers]
         self.is_tanh = np.array([a == "tanh" for a in activations])
         self.is_sigmoid = np.array([a == "sigmoid" for a in activations])
+
+
+def apply_optimizer_edit(
+    optimizers: list[Any], specs: list[OptimizerSpec], variables: list[Any], edit: PendingEdit, epoch: int
+) -> tuple[HyperparameterEdit, bool]:
+    """Change one lane's optimizer hyperparameter in place (lists are updated).
+
+    Returns the edit as applied and whether the optimizer was rebuilt (so
+    compiled functions that captured it must be traced again).
+
+    Raises
+    ------
+    SpecError
+        For a lane that does not exist, a name the optimizer does not take,
+        or a value out of range.
+    """
+    if not 0 <= edit.lane < len(optimizers):
+        raise SpecError("lane", f"there is no lane {edit.lane}")
+    spec = specs[edit.lane]
+    path = f"lanes[{edit.lane}].optimizer.{edit.name}"
+    opt = optimizers[edit.lane]
+    if edit.name not in optimizer_arguments(spec.name) or not hasattr(opt, edit.name):
+        raise SpecError(path, f"{spec.name} has no hyperparameter {edit.name!r} to change")
+    check_hyperparameter(edit.name, edit.value, path)
+    if edit.name == "learning_rate":
+        previous = float(np.asarray(opt.learning_rate))
+        opt.learning_rate = float(edit.value)
+        specs[edit.lane] = spec.with_param(edit.name, edit.value)
+        return HyperparameterEdit(epoch, edit.lane, edit.name, edit.value, previous), False
+    previous = getattr(opt, edit.name)
+    # Keras reads these as Python numbers while tracing, and some create
+    # state only when non-zero (SGD's momentum slots): build a new optimizer
+    # with the new value and carry over the state both have (iterations,
+    # learning rate, moments).
+    current = spec.with_param(edit.name, edit.value)
+    replacement = make_optimizer(current, f"lanes[{edit.lane}].optimizer")
+    replacement.build(variables[edit.lane])
+    old_state = {v.name: v for v in opt.variables}
+    for var in replacement.variables:
+        kept = old_state.get(var.name)
+        if kept is not None and tuple(kept.shape) == tuple(var.shape):
+            var.assign(kept)
+    optimizers[edit.lane] = replacement
+    specs[edit.lane] = current
+    return HyperparameterEdit(epoch, edit.lane, edit.name, edit.value, previous), True
 
 
 class _Lockstep:
@@ -501,37 +547,11 @@ class _Lockstep:
 
     def apply_edit(self, edit: PendingEdit, epoch: int) -> HyperparameterEdit:
         """Change one optimizer hyperparameter; SpecError if it is not one."""
-        if not 0 <= edit.lane < self.n_lanes:
-            raise SpecError("lane", f"there is no lane {edit.lane}")
-        lane = self.spec.lanes[edit.lane]
-        path = f"lanes[{edit.lane}].optimizer.{edit.name}"
-        opt = self.optimizers[edit.lane]
-        if edit.name not in optimizer_arguments(lane.optimizer.name) or not hasattr(opt, edit.name):
-            raise SpecError(path, f"{lane.optimizer.name} has no hyperparameter {edit.name!r} to change")
-        check_hyperparameter(edit.name, edit.value, path)
-        if edit.name == "learning_rate":
-            previous = float(np.asarray(opt.learning_rate))
-            opt.learning_rate = float(edit.value)
-            self.optimizer_specs[edit.lane] = self.optimizer_specs[edit.lane].with_param(edit.name, edit.value)
-        else:
-            previous = getattr(opt, edit.name)
-            # Keras reads these as Python numbers while tracing, and some
-            # create state only when non-zero (SGD's momentum slots): build a
-            # new optimizer with the new value, carry over the state both
-            # have (iterations, learning rate, moments), and trace again.
-            current = self.optimizer_specs[edit.lane].with_param(edit.name, edit.value)
-            replacement = make_optimizer(current, f"lanes[{edit.lane}].optimizer")
-            replacement.build(self.variables[edit.lane])
-            old_state = {v.name: v for v in opt.variables}
-            for var in replacement.variables:
-                kept = old_state.get(var.name)
-                if kept is not None and tuple(kept.shape) == tuple(var.shape):
-                    var.assign(kept)
-            self.optimizers[edit.lane] = replacement
-            self.optimizer_specs[edit.lane] = current
+        applied, rebuilt = apply_optimizer_edit(self.optimizers, self.optimizer_specs, self.variables, edit, epoch)
+        if rebuilt:
             self._compile()
             self.retraced = True
-        return HyperparameterEdit(epoch, edit.lane, edit.name, edit.value, previous)
+        return applied
 
     def save_weights(self, folder: Path, names: list[str], filename: str) -> None:
         for model, name in zip(self.models, names):
@@ -586,6 +606,11 @@ def iter_run(
     SpecError
         If the spec cannot be run; raised before the first report.
     """
+    if spec.problem is not None:
+        from gradviz.engine.surface_run import iter_surface_run
+
+        yield from iter_surface_run(spec, control)
+        return
     control = control or RunControl()
     data = check_run(spec)
     run = _acquire(spec, data, initial_weights, jit)

@@ -7,6 +7,7 @@ it trains nothing itself and never imports TensorFlow (the
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Slot
@@ -31,10 +32,10 @@ from gradviz.engine.errors import SpecError
 from gradviz.engine.history import RunHistory
 from gradviz.engine.lab import lab_grid
 from gradviz.engine.lessons import Lesson, lesson_names, load_lesson
-from gradviz.engine.spec import LaneSpec
+from gradviz.engine.spec import LaneSpec, RunSpec
 from gradviz.ui.controller import RunController, RunState
 from gradviz.ui.lanes import LaneList, LaneVisibility
-from gradviz.ui.panels import EXTRA_PANELS, PANELS, LabPanel, Panel
+from gradviz.ui.panels import EXTRA_PANELS, PANELS, LabPanel, Panel, SurfacePanel
 from gradviz.ui.tf_loader import TensorFlowLoader
 from gradviz.ui.transport import TransportBar
 
@@ -44,6 +45,8 @@ __all__ = ["Banner", "MainWindow"]
 _LESSON_PANEL = {
     "race": "race", "lr-too-high": "race", "vanishing": "gradients", "exploding": "gradients",
     "dead-relus": "activations", "init": "activations", "lab": "lab",
+    "surface-ravine": "surface", "surface-rosenbrock": "surface", "surface-saddle": "surface",
+    "surface-beale": "surface", "surface-himmelblau": "surface",
 }
 
 # Which findings each panel calls out (the rest are in the Findings list).
@@ -53,6 +56,7 @@ _PANEL_FINDINGS = {
     "jacobians": ("vanishing_gradient", "exploding_gradient"),
     "activations": ("saturation", "dead_units"),
     "lab": ("divergence", "vanishing_gradient", "dead_units"),
+    "surface": ("divergence", "plateau"),
 }
 
 _BANNER_STYLES = {
@@ -120,6 +124,7 @@ class MainWindow(QMainWindow):
         self.loader = loader if loader is not None else TensorFlowLoader(self)
         self.panels: list[Panel] = [cls() for cls in PANELS + EXTRA_PANELS]
         self.lab_panel = next(p for p in self.panels if isinstance(p, LabPanel))
+        self.surface_panel = next(p for p in self.panels if isinstance(p, SurfacePanel))
         self.findings = QListWidget()
         self.findings.setWordWrap(True)
         self.findings.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -246,6 +251,7 @@ class MainWindow(QMainWindow):
         self.lesson_picker.currentIndexChanged.connect(self._on_lesson_picker_change)
         self.tabs.currentChanged.connect(self._on_tab_change)
         self.lab_panel.lane_selected.connect(self._on_lab_cell_select)
+        self.surface_panel.start_selected.connect(self._on_surface_start_select)
         self.loader.ready.connect(self._on_tensorflow_ready)
         self.loader.failed.connect(self._on_tensorflow_failed)
 
@@ -327,10 +333,16 @@ class MainWindow(QMainWindow):
         self.explanation.setMarkdown(_without_title(lesson.explanation) or lesson.summary)
         self.transport.set_progress(-1, -1, spec.epochs)
         is_grid = lab_grid(spec) is not None
-        lab_index = self.tabs.indexOf(self.lab_panel)
-        if lab_index >= 0:
-            self.tabs.setTabVisible(lab_index, is_grid)
-        wanted = _LESSON_PANEL.get(lesson.name, "lab" if is_grid else "race")
+        is_surface = spec.problem is not None
+        # Each kind of run shows the panels that mean something for it.
+        shown = {"lab": is_grid, "surface": is_surface, "gradients": not is_surface,
+                 "activations": not is_surface, "jacobians": not is_surface}
+        for panel in self.panels:
+            index = self.tabs.indexOf(panel)
+            if index >= 0:
+                self.tabs.setTabVisible(index, shown.get(panel.name, True))
+        default = "surface" if is_surface else "lab" if is_grid else "race"
+        wanted = _LESSON_PANEL.get(lesson.name, default)
         for panel in self.panels:
             if panel.name == wanted and self.tabs.indexOf(panel) >= 0:
                 self.tabs.setCurrentIndex(self.tabs.indexOf(panel))
@@ -466,6 +478,26 @@ class MainWindow(QMainWindow):
             self.callout.setText(f"⚑ {relevant[0].message}{more}")
         self.callout.setVisible(bool(relevant))
 
+    @Slot(object)
+    def _on_surface_start_select(self, point: tuple[float, float]) -> None:
+        """Restart the surface race from the clicked point (same optimizers, same seed)."""
+        lesson = self._lesson
+        if lesson is None or lesson.spec.problem is None or "reset" in lesson.locked_controls:
+            return
+        data = lesson.spec.to_json()
+        data["problem"]["start"] = [round(float(point[0]), 3), round(float(point[1]), 3)]
+        try:
+            spec = RunSpec.from_json(data)
+        except SpecError as exc:
+            self.statusBar().showMessage(f"Cannot start there: {exc}", 8000)
+            return
+        self._lesson = dataclasses.replace(lesson, spec=spec)
+        self.controller.set_spec(spec)
+        x, y = spec.problem.start
+        self.statusBar().showMessage(f"Racing from ({x:g}, {y:g}). Press Play (Space).", 8000)
+        if self.tf_ready:
+            self.controller.reset()
+
     @Slot(int)
     def _on_lab_cell_select(self, lane: int) -> None:
         """Open one lab cell's lane in the other panels: show it alone there."""
@@ -524,6 +556,8 @@ def _without_title(markdown: str) -> str:
 
 
 def _lane_detail(lane: LaneSpec) -> str:
+    if lane.model is None:  # a point on a loss surface
+        return lane.optimizer.label()
     layers = ", ".join(f"{layer.units} {layer.activation} ({layer.initializer.label()})" for layer in lane.model.layers)
     return f"{lane.optimizer.label()}\nlayers: {layers}"
 

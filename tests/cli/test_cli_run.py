@@ -226,3 +226,21 @@ def test_a_diverging_lane_is_marked_in_metrics_csv_with_empty_cells(tmp_path: Pa
     for row in layer_rows:
         for name in ("grad_norm", "weight_norm", "update_ratio"):
             assert row[name] == "" or math.isfinite(float(row[name]))
+
+
+def test_run_surface_lesson_writes_its_trajectory(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "gradviz", "run", "surface-ravine", "--epochs", "3", "--out", str(out),
+                           "--quiet"], capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert done.returncode == 0, done.stderr
+    names = {p.name for p in out.iterdir()}
+    assert {"spec.json", "metrics.csv", "trajectory.csv", "diagnostics.json", "figures"} <= names
+    assert not {"data.csv", "layers.csv", "weights"} & names
+    rows = (out / "trajectory.csv").read_text().splitlines()
+    assert rows[0] == "step,lane,x,y,loss,grad_norm"
+    assert len(rows) == 1 + 4 * 4
+    assert sorted(p.name for p in (out / "figures").iterdir()) == ["race.png", "surface.png"]

@@ -20,7 +20,7 @@ from gradviz.engine.spec import DatasetSpec, LaneSpec, LayerSpec, ModelSpec, Opt
 __all__ = [
     "LaneDef", "SyntheticRun", "jacobian_layout", "jacobian_reports", "lab_history", "lab_loss", "lab_reports",
     "layout_for_spec", "make_broken_history", "make_history", "make_jacobian_history", "make_layout", "make_reports",
-    "race_history",
+    "race_history", "surface_history", "surface_layout", "surface_reports", "surface_trajectories",
 ]
 
 _EDGES = {
@@ -347,6 +347,125 @@ def lab_history(epochs: int = 12, diverge_at: dict[int, int] | None = None, drop
         spec = dataclasses.replace(spec, lanes=spec.lanes[:-1])
     history = RunHistory(layout_for_spec(spec))
     for report in lab_reports(spec, diverge_at, history.layout):
+        history.append(report)
+        if upto is not None and report.epoch >= upto:
+            break
+    return history
+
+
+# Loss-surface races (appended) -------------------------------------------------
+
+#: Learning rates per surface for the synthetic (SGD, Momentum, Adam) lanes, picked so the
+#: lanes behave as in the lesson: on the ravine SGD zig-zags across the valley.
+_SURFACE_RATES: dict[str, tuple[float, float, float]] = {
+    "ravine": (0.038, 0.01, 0.1),
+    "rosenbrock": (0.001, 0.0003, 0.05),
+    "himmelblau": (0.01, 0.002, 0.1),
+    "saddle": (0.05, 0.02, 0.05),
+    "beale": (0.002, 0.0005, 0.05),
+}
+
+
+def surface_layout(function: str, lane_names: Sequence[str], epochs: int,
+                   start: tuple[float, float] | None = None) -> RunLayout:
+    """A RunLayout of a loss-surface race on ``SURFACES[function]`` (one "layer" per lane)."""
+    from gradviz.engine.surfaces import SURFACES, SurfaceInfo
+
+    s = SURFACES[function]
+    lanes = tuple(LaneSpec(name, ModelSpec(1, (LayerSpec(1, "linear"),)), OptimizerSpec("sgd"))
+                  for name in lane_names)
+    spec = RunSpec(lanes, DatasetSpec("cubic"), seed=0, epochs=epochs)
+    n = len(lanes)
+    info = SurfaceInfo(s.name, s.formula, start or s.start, s.bounds, s.minima)
+    x = np.zeros((1, 2), dtype=np.float32)
+    return RunLayout(spec, spec.lane_names, (1,) * n, (("linear",),) * n,
+                     np.full((n, 1, HIST_BINS + 1), np.nan), x, np.zeros((1, 1), dtype=np.float32), None,
+                     surface=info)
+
+
+def _numeric_grad(f, p: np.ndarray) -> np.ndarray:
+    h = 1e-6 * max(1.0, float(np.abs(p).max()))
+    gx = (f(p[0] + h, p[1]) - f(p[0] - h, p[1])) / (2 * h)
+    gy = (f(p[0], p[1] + h) - f(p[0], p[1] - h)) / (2 * h)
+    return np.array([gx, gy], dtype=np.float64)
+
+
+def surface_trajectories(function: str, epochs: int, start: tuple[float, float] | None = None,
+                         rates: tuple[float, float, float] | None = None,
+                         diverging_lr: float | None = None) -> tuple[tuple[str, ...], np.ndarray]:
+    """Lane names and (lanes, epochs + 1, 2) positions of plain numpy SGD, Momentum (0.9) and Adam.
+
+    With ``diverging_lr`` a fourth lane, SGD at that rate, is added; once its
+    f exceeds 1e8 (or is not finite) its positions are NaN, as the engine
+    reports a diverged lane.
+    """
+    from gradviz.engine.surfaces import SURFACES
+
+    s = SURFACES[function]
+    f = s.f
+    lr_sgd, lr_mom, lr_adam = rates or _SURFACE_RATES[function]
+    p0 = np.asarray(start or s.start, dtype=np.float64)
+    lanes: list[tuple[str, str, float]] = [("SGD", "sgd", lr_sgd), ("Momentum", "momentum", lr_mom),
+                                           ("Adam", "adam", lr_adam)]
+    if diverging_lr is not None:
+        lanes.append((f"SGD (lr {diverging_lr:g})", "sgd", diverging_lr))
+    out = np.full((len(lanes), epochs + 1, 2), np.nan)
+    with np.errstate(all="ignore"):
+        for i, (_name, kind, lr) in enumerate(lanes):
+            p, v, m, s2 = p0.copy(), np.zeros(2), np.zeros(2), np.zeros(2)
+            out[i, 0] = p
+            for step in range(1, epochs + 1):
+                g = _numeric_grad(f, p)
+                if kind == "sgd":
+                    p = p - lr * g
+                elif kind == "momentum":
+                    v = 0.9 * v - lr * g
+                    p = p + v
+                else:
+                    m = 0.9 * m + 0.1 * g
+                    s2 = 0.999 * s2 + 0.001 * g * g
+                    mh, sh = m / (1 - 0.9**step), s2 / (1 - 0.999**step)
+                    p = p - lr * mh / (np.sqrt(sh) + 1e-7)
+                value = f(p[0], p[1])
+                if not (np.isfinite(p).all() and np.isfinite(value) and abs(value) < 1e8):
+                    break
+                out[i, step] = p
+    return tuple(name for name, _k, _lr in lanes), out
+
+
+def surface_reports(layout: RunLayout, positions: np.ndarray, run_id: int = 1) -> Iterator[EpochReport]:
+    """Epoch 0..E reports of a surface race whose lanes sit at ``positions`` (lanes, epochs + 1, 2).
+
+    A lane whose position turns NaN is reported diverged from that epoch
+    (loss inf at that epoch, NaN after), like the engine does.
+    """
+    assert layout.surface is not None
+    n = layout.n_lanes
+    first_bad = np.array([int(np.argmax(~np.isfinite(p).all(axis=1))) if not np.isfinite(p).all() else -1
+                          for p in positions])
+    with np.errstate(all="ignore"):
+        for epoch in range(positions.shape[1]):
+            pos = positions[:, epoch]
+            full = np.asarray(layout.surface.value(pos[:, 0], pos[:, 1]), dtype=np.float64)
+            diverged = (first_bad >= 0) & (epoch >= first_bad)
+            full = np.where(diverged, np.where(epoch == first_bad, np.inf, np.nan), full)
+            loss = np.full(n, np.nan) if epoch == 0 else full.copy()
+            probes = {k: np.full((n, 1), np.nan) for k in (
+                "grad_norm", "bias_grad_norm", "weight_norm", "act_mean", "act_var",
+                "saturation", "dead_fraction", "update_ratio")}
+            yield EpochReport(
+                run_id=run_id, epoch=epoch, layout=layout, loss=loss, full_loss=full, diverged=diverged,
+                hist_counts=np.zeros((n, 1, HIST_BINS), dtype=np.float32), prediction=None,
+                position=pos.copy(), seconds=0.001, **probes,
+            )
+
+
+def surface_history(function: str = "ravine", epochs: int = 60, start: tuple[float, float] | None = None,
+                    diverging_lr: float | None = None, upto: int | None = None) -> RunHistory:
+    """A synthetic loss-surface race (SGD, Momentum, Adam; optionally a diverging SGD lane)."""
+    names, positions = surface_trajectories(function, epochs, start, diverging_lr=diverging_lr)
+    history = RunHistory(surface_layout(function, names, epochs, start))
+    for report in surface_reports(history.layout, positions):
         history.append(report)
         if upto is not None and report.epoch >= upto:
             break

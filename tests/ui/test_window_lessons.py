@@ -104,3 +104,23 @@ def test_lab_opens_on_its_matrix_and_a_cell_opens_its_lane(qtbot) -> None:
         assert not window.tabs.isTabVisible(window.tabs.indexOf(window.lab_panel))
     finally:
         close(window)
+
+
+@pytest.mark.usefixtures("tensorflow")
+def test_surface_lesson_shows_its_panels_and_a_click_restarts_from_there(qtbot) -> None:
+    lesson = load_lesson("surface-ravine")
+    window = open_lesson(qtbot, dataclasses.replace(lesson, spec=lesson.spec.replace(epochs=3)))
+    try:
+        visible = {panel.name for panel in window.panels
+                   if window.tabs.isTabVisible(window.tabs.indexOf(panel))}
+        assert visible == {"race", "surface"}
+        assert window.tabs.currentWidget() is window.surface_panel
+        with qtbot.waitSignal(window.controller.history_started, timeout=RUN_TIMEOUT_MS):
+            window.surface_panel.start_selected.emit((1.0, 0.5))
+        history = window.controller.history
+        assert history.layout.spec.problem.start == (1.0, 0.5)
+        assert history.positions[:, 0].tolist() == [[1.0, 0.5]] * len(lesson.spec.lanes)
+        window.set_lesson(load_lesson("race"))  # a network run hides the surface tab again
+        assert not window.tabs.isTabVisible(window.tabs.indexOf(window.surface_panel))
+    finally:
+        close(window)

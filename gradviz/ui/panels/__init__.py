@@ -13,14 +13,15 @@ from gradviz.ui.panels.gradients import GradientsPanel
 from gradviz.ui.panels.jacobians import JacobiansPanel
 from gradviz.ui.panels.lab import LabPanel
 from gradviz.ui.panels.race import RacePanel
+from gradviz.ui.panels.surface import SurfacePanel
 
 __all__ = [
     "EXTRA_PANELS", "PANELS", "ActivationsPanel", "GradientsPanel", "JacobiansPanel", "LabPanel", "Panel",
-    "RacePanel",
+    "RacePanel", "SurfacePanel",
 ]
 
 # In the order the lessons introduce them.
 PANELS: tuple[type[Panel], ...] = (RacePanel, GradientsPanel, ActivationsPanel)
 # Panels for particular lessons (the Jacobian view, the Lab), not yet in the
 # default set the window and the exported figures use.
-EXTRA_PANELS: tuple[type[Panel], ...] = (JacobiansPanel, LabPanel)
+EXTRA_PANELS: tuple[type[Panel], ...] = (JacobiansPanel, LabPanel, SurfacePanel)
