@@ -102,3 +102,19 @@ def no_thread_left_running(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     gc.collect()  # here, on the GUI thread, not in the next test's worker
     if running or python_threads:
         pytest.fail(f"test left threads running: {running + python_threads}")
+
+
+@pytest.fixture
+def panel_factory(qtbot) -> Callable[..., object]:
+    """Build a panel of a class at 1280×800, bound to a history and drawn at an epoch."""
+
+    def make(cls: type, history: object, epoch: int | None = None, **kwargs: object) -> object:
+        panel = cls(**kwargs)
+        qtbot.addWidget(panel)
+        panel.resize(1280, 800)
+        panel.bind(history)
+        if epoch is not None:
+            panel.render(epoch)
+        return panel
+
+    return make

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyqtgraph as pg
 import pytest
@@ -30,17 +32,8 @@ def history() -> RunHistory:
 
 
 @pytest.fixture
-def make_panel(qtbot):
-    def make(history: RunHistory, epoch: int | None = None, **kwargs) -> JacobiansPanel:
-        panel = JacobiansPanel(**kwargs)
-        qtbot.addWidget(panel)
-        panel.resize(1280, 800)
-        panel.bind(history)
-        if epoch is not None:
-            panel.render(epoch)
-        return panel
-
-    return make
+def make_panel(panel_factory):
+    return functools.partial(panel_factory, JacobiansPanel)
 
 
 def n_points(item: pg.PlotDataItem) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
@@ -23,17 +25,8 @@ def history() -> RunHistory:
 
 
 @pytest.fixture
-def make_panel(qtbot):
-    def make(history: RunHistory, epoch: int | None = None, **kwargs) -> LabPanel:
-        panel = LabPanel(**kwargs)
-        qtbot.addWidget(panel)
-        panel.resize(1280, 800)
-        panel.bind(history)
-        if epoch is not None:
-            panel.render(epoch)
-        return panel
-
-    return make
+def make_panel(panel_factory):
+    return functools.partial(panel_factory, LabPanel)
 
 
 def shown_loss(history: RunHistory, epoch: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from synthetic import LaneDef, SyntheticRun, make_broken_history, make_history
 
 from gradviz.engine.history import RunHistory
-from gradviz.ui.panels import PANELS, ActivationsPanel, GradientsPanel, Panel, RacePanel
+from gradviz.ui.panels import PANELS, ActivationsPanel, GradientsPanel, RacePanel
 from gradviz.ui.panels.activations import density
 from gradviz.ui.panels.base import safe_log10
 from gradviz.ui.theme import DARK, LIGHT, OKABE_ITO, lane_color, lane_style
@@ -31,17 +31,8 @@ def history() -> RunHistory:
 
 
 @pytest.fixture
-def make_panel(qtbot):
-    def make(cls: type[Panel], history: RunHistory, epoch: int | None = None, **kwargs) -> Panel:
-        panel = cls(**kwargs)
-        qtbot.addWidget(panel)
-        panel.resize(1280, 800)
-        panel.bind(history)
-        if epoch is not None:
-            panel.render(epoch)
-        return panel
-
-    return make
+def make_panel(panel_factory):
+    return panel_factory
 
 
 def n_points(item: pg.PlotDataItem) -> int:

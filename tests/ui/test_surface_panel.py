@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -27,17 +28,8 @@ def ravine() -> RunHistory:
 
 
 @pytest.fixture
-def make_panel(qtbot):
-    def make(history: RunHistory, epoch: int | None = None, **kwargs) -> SurfacePanel:
-        panel = SurfacePanel(**kwargs)
-        qtbot.addWidget(panel)
-        panel.resize(1280, 800)
-        panel.bind(history)
-        if epoch is not None:
-            panel.render(epoch)
-        return panel
-
-    return make
+def make_panel(panel_factory):
+    return functools.partial(panel_factory, SurfacePanel)
 
 
 def xy(item) -> np.ndarray:
