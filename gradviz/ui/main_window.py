@@ -137,6 +137,7 @@ class MainWindow(QMainWindow):
         )
         self.callout.hide()
         self._findings_epoch = -1
+        self._findings: list[Finding] = []
         self.controller = RunController(self.panels, parent=self)
         self.transport = TransportBar()
         self.lanes = LaneList()
@@ -472,7 +473,7 @@ class MainWindow(QMainWindow):
     def _update_callout(self) -> None:
         panel = self.tabs.currentWidget()
         kinds = _PANEL_FINDINGS.get(getattr(panel, "name", ""), ())
-        relevant = [f for f in getattr(self, "_findings", []) if f.kind in kinds]
+        relevant = [f for f in self._findings if f.kind in kinds]
         if relevant:
             more = f"  (+{len(relevant) - 1} more in Findings)" if len(relevant) > 1 else ""
             self.callout.setText(f"⚑ {relevant[0].message}{more}")
