@@ -179,7 +179,7 @@ def test_race_leaderboard_order_and_text(make_panel, history) -> None:
     assert rows[0].loss == pytest.approx(current[1])
     table = panel.table
     assert [table.item(r, 1).text() for r in range(3)] == ["ReLU + He", "Sigmoid", "Tanh (lr 1.0)"]
-    assert table.item(2, 5).text() == "diverged at epoch 50"
+    assert table.item(2, 5).text() == "✕ @50"
     assert table.item(0, 5).text() == ""
     assert table.item(2, 2).text() == "—"  # no current loss after divergence
     # "reached" is the first epoch at or below the threshold: a quarter of the

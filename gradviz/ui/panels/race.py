@@ -158,6 +158,7 @@ class RacePanel(Panel):
         self._table.setAlternatingRowColors(True)
         self._table.setWordWrap(False)
         self._table.setHorizontalHeaderLabels(list(_COLUMNS))
+        self._table.horizontalHeaderItem(len(_COLUMNS) - 1).setToolTip("✕ @N: diverged at epoch N")
         header = self._table.horizontalHeader()
         for col in range(len(_COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
@@ -512,7 +513,9 @@ class RacePanel(Panel):
                 _fmt_loss(r.loss),
                 _fmt_loss(r.best),
                 f"epoch {r.reached}" if r.reached >= 0 else "—",
-                f"diverged at epoch {r.diverged}" if r.diverged >= 0 else "",
+                # Short enough for a narrow leaderboard; the tooltip and the
+                # caption (✕ = diverged) say it in full.
+                f"✕ @{r.diverged}" if r.diverged >= 0 else "",
             )
             visible = self._lane_visible[r.lane]
             for c, text in enumerate(cells):
@@ -521,6 +524,9 @@ class RacePanel(Panel):
                     continue
                 if item.text() != text:
                     item.setText(text)
+                if c == 5:
+                    item.setToolTip(f"Diverged at epoch {r.diverged}: its loss or gradients became "
+                                    "infinite or NaN, so it stopped" if r.diverged >= 0 else "")
                 if c == 5 and r.diverged >= 0:
                     item.setForeground(vermillion)
                 elif not visible:
