@@ -36,6 +36,7 @@ from gradviz.engine.spec import LaneSpec, RunSpec
 from gradviz.ui.controller import RunController, RunState
 from gradviz.ui.lanes import LaneList, LaneVisibility
 from gradviz.ui.panels import EXTRA_PANELS, PANELS, LabPanel, Panel, SurfacePanel
+from gradviz.ui.race_editor import RaceEditor
 from gradviz.ui.tf_loader import TensorFlowLoader
 from gradviz.ui.transport import TransportBar
 
@@ -141,6 +142,9 @@ class MainWindow(QMainWindow):
         self.controller = RunController(self.panels, parent=self)
         self.transport = TransportBar()
         self.lanes = LaneList()
+        self.edit_lanes_button = QPushButton("Edit lanes…")
+        self.edit_lanes_button.setToolTip("Add or remove lanes, tune their optimizers, the model and the data (Ctrl+E)")
+        self._race_editor: RaceEditor | None = None
         self.banner = Banner()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -185,6 +189,7 @@ class MainWindow(QMainWindow):
         side_layout.addWidget(self.lesson_summary)
         side_layout.addWidget(_heading("Lanes"))
         side_layout.addWidget(self.lanes)
+        side_layout.addWidget(self.edit_lanes_button)
         side_layout.addWidget(_heading("About this lesson"))
         side_layout.addWidget(self.explanation, 3)
         side_layout.addWidget(_heading("Findings"))
@@ -249,6 +254,7 @@ class MainWindow(QMainWindow):
         c.failed.connect(self._on_run_failed)
         c.message.connect(self._on_engine_message)
         self.lanes.lane_visibility_changed.connect(self._on_lane_visibility_change)
+        self.edit_lanes_button.clicked.connect(self.open_race_editor)
         self.lesson_picker.currentIndexChanged.connect(self._on_lesson_picker_change)
         self.tabs.currentChanged.connect(self._on_tab_change)
         self.lab_panel.lane_selected.connect(self._on_lab_cell_select)
@@ -263,6 +269,7 @@ class MainWindow(QMainWindow):
             (Qt.Key.Key_Right, self._unless_locked("step", self.controller.step), True),
             (Qt.Key.Key_R, self._unless_locked("reset", self.controller.reset), True),
             ("Ctrl+Q", self.close, False),
+            ("Ctrl+E", self.open_race_editor, False),
             (Qt.Key.Key_F11, self._toggle_fullscreen, False),
         )
         self._shortcuts: list[QShortcut] = []
@@ -326,7 +333,7 @@ class MainWindow(QMainWindow):
             self.lesson_picker.blockSignals(False)
         self.controller.set_spec(lesson.spec)
         spec = lesson.spec
-        self.lanes.set_lanes(spec.lane_names, [_lane_detail(lane) for lane in spec.lanes])
+        self._show_lanes(spec)
         self.lesson_section.setText(f"<i>{lesson.section}</i>" if lesson.section else "")
         self.lesson_section.setVisible(bool(lesson.section))
         self.lesson_summary.setText(lesson.summary)
@@ -353,6 +360,40 @@ class MainWindow(QMainWindow):
         if self.tf_ready:
             self.controller.reset()  # show the network at initialization, ready to play
 
+    def apply_spec(self, spec: RunSpec) -> None:
+        """Make an edited ``spec`` the current lesson's run (the current run stops; reset when ready)."""
+        lesson = self._lesson
+        if lesson is None:
+            return
+        self._lesson = dataclasses.replace(lesson, spec=spec)
+        self._show_lanes(spec)
+        self.transport.set_progress(-1, -1, spec.epochs)
+        self._show_findings([])
+        self.controller.set_spec(spec)
+        if self.tf_ready:
+            self.controller.reset()
+
+    def open_race_editor(self) -> RaceEditor | None:
+        """Open the lane editor on the current run (window-modal); ``None`` if the lesson locks the lanes."""
+        lesson = self._lesson
+        if lesson is None or "lanes" in set(lesson.locked_controls) | set(lesson.hidden_controls):
+            return None
+        if self._race_editor is not None and self._race_editor.isVisible():
+            return self._race_editor
+        editor = RaceEditor(self)
+        editor.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        editor.destroyed.connect(self._on_race_editor_closed)
+        self._race_editor = editor
+        editor.open()
+        return editor
+
+    @Slot()
+    def _on_race_editor_closed(self) -> None:
+        self._race_editor = None
+
+    def _show_lanes(self, spec: RunSpec) -> None:
+        self.lanes.set_lanes(spec.lane_names, [_lane_detail(lane) for lane in spec.lanes])
+
     def _apply_lesson_controls(self, lesson: Lesson) -> None:
         widgets = {**self.transport.controls(), "lesson_picker": self.lesson_picker, "lanes": self.lanes}
         for name, widget in widgets.items():
@@ -361,6 +402,7 @@ class MainWindow(QMainWindow):
         self.transport.set_locked(locked)
         self.lesson_picker.setEnabled("lesson_picker" not in locked)
         self.lanes.setEnabled("lanes" not in locked)
+        self.edit_lanes_button.setVisible("lanes" not in locked)
 
     def set_all_panels_visible(self, all_visible: bool) -> None:
         """Show every panel at once, stacked (True), or one per tab (False)."""
