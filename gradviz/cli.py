@@ -3,6 +3,7 @@
 ::
 
     gradviz [--lesson LESSON|SPEC.json] [--play] [--epochs N] [--screenshot PATH] [--quit-when-done]
+    gradviz --self-test
     gradviz lessons
     gradviz spec LESSON
     gradviz run LESSON|SPEC.json [--epochs N] [--seed S] [--out DIR]
@@ -61,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window to PATH")
     parser.add_argument("--quit-when-done", action="store_true",
                         help="exit after the run ends (with --play) or after the first frame")
+    parser.add_argument("--self-test", action="store_true",
+                        help="train a tiny run offscreen, render every panel, print one line; exit 0 if all is well")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("lessons", help="list the lessons")
     spec = sub.add_parser("spec", help="print a lesson's spec as JSON (a starting point for your own)")
@@ -77,6 +80,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gradviz`` command; returns the exit code."""
     args = _parser().parse_args(argv)
+    if args.self_test:
+        from gradviz.selftest import main as self_test
+
+        return self_test()
     if args.command == "lessons":
         return _cmd_lessons()
     if args.command == "spec":
