@@ -203,16 +203,9 @@ def _write_figures(history: RunHistory, folder: Path) -> list[Path]:
 
     # Nobody sees these windows: never reach for a display (or fail without one).
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from gradviz.engine.lab import lab_grid
-    from gradviz.ui.figures import render_figures
-    from gradviz.ui.panels import PANELS, JacobiansPanel, LabPanel, RacePanel, SurfacePanel
+    from gradviz.ui.figures import panels_for, render_figures
 
-    # The panels the window shows for this kind of run.
-    if history.layout.surface is not None:
-        panels: tuple = (RacePanel, SurfacePanel)
-    else:
-        panels = (*PANELS, JacobiansPanel) + ((LabPanel,) if lab_grid(history.layout.spec) else ())
-    return render_figures(history, folder, panels=panels)
+    return render_figures(history, folder, panels=panels_for(history))
 
 
 def _print_summary(history: RunHistory) -> None:

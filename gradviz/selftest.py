@@ -143,10 +143,9 @@ def _check_numbers(history, epochs: int, lanes: int) -> None:
 
 
 def _render(history) -> int:
-    from gradviz.ui.figures import render_figures
-    from gradviz.ui.panels import PANELS, JacobiansPanel
+    from gradviz.ui.figures import panels_for, render_figures
 
-    panels = (*PANELS, JacobiansPanel)
+    panels = panels_for(history)
     with tempfile.TemporaryDirectory(prefix="gradviz-self-test-") as tmp:
         paths = render_figures(history, Path(tmp), size=(640, 400), panels=panels)
         if len(paths) != len(panels):

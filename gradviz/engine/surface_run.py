@@ -35,7 +35,7 @@ def iter_surface_run(spec: RunSpec, control: RunControl | None = None) -> Iterat
     f or gradient becomes non-finite stops and is flagged ``diverged``.
     """
     from gradviz.engine.registry import check_spec
-    from gradviz.engine.trainer import apply_optimizer_edit
+    from gradviz.engine.trainer import apply_optimizer_edit, collect_edits
 
     if spec.problem is None:
         raise SpecError("problem", "is missing: this is not a loss-surface race")
@@ -124,18 +124,18 @@ def iter_surface_run(spec: RunSpec, control: RunControl | None = None) -> Iterat
         if not control.wait_turn(epoch_started):
             break
         epoch_started = time.perf_counter()
-        edits, messages = [], []
-        for pending in control.take_edits():
-            try:
-                applied, rebuilt = apply_optimizer_edit(optimizers, specs, variables, pending, epoch)
-            except SpecError as exc:
-                messages.append(f"Edit not applied: {exc}")
-                continue
-            edits.append(applied)
-            if rebuilt:
-                step_fn = compile_step()
+        rebuilt = []
+
+        def apply(pending: Any, epoch: int = epoch, rebuilt: list[bool] = rebuilt) -> Any:
+            applied, rebuild = apply_optimizer_edit(optimizers, specs, variables, pending, epoch)
+            rebuilt.append(rebuild)
+            return applied
+
+        edits, messages = collect_edits(control, apply)
+        if any(rebuilt):
+            step_fn = compile_step()  # a rebuilt optimizer must be traced again
         out = step_fn(tf.constant(True)).numpy()
-        yield report(epoch, out, time.perf_counter() - epoch_started, tuple(edits), tuple(messages))
+        yield report(epoch, out, time.perf_counter() - epoch_started, edits, messages)
 
 
 def trajectory_csv(history: Any) -> str:

@@ -17,7 +17,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ __all__ = [
     "SATURATION_LEVEL",
     "apply_optimizer_edit",
     "check_run",
+    "collect_edits",
     "iter_run",
     "lane_folder_names",
     "release_cached_run",
@@ -211,6 +212,19 @@ def apply_optimizer_edit(
     optimizers[edit.lane] = replacement
     specs[edit.lane] = current
     return HyperparameterEdit(epoch, edit.lane, edit.name, edit.value, previous), True
+
+
+def collect_edits(
+    control: RunControl, apply: Callable[[PendingEdit], HyperparameterEdit]
+) -> tuple[tuple[HyperparameterEdit, ...], tuple[str, ...]]:
+    """Apply every pending edit; one that cannot be applied becomes a message, the run goes on."""
+    edits, messages = [], []
+    for pending in control.take_edits():
+        try:
+            edits.append(apply(pending))
+        except SpecError as exc:
+            messages.append(f"Edit not applied: {exc}")
+    return tuple(edits), tuple(messages)
 
 
 class _Lockstep:
@@ -645,12 +659,7 @@ def iter_run(
             if not control.wait_turn(epoch_started):
                 break
             epoch_started = time.perf_counter()
-            edits, messages = [], []
-            for pending in control.take_edits():
-                try:
-                    edits.append(run.apply_edit(pending, epoch))
-                except SpecError as exc:
-                    messages.append(f"Edit not applied: {exc}")
+            edits, messages = collect_edits(control, lambda pending, e=epoch: run.apply_edit(pending, e))
             perm = rng.permutation(run.n) if spec.shuffle else np.arange(run.n)
             probes = run.run_epoch(perm, control)
             if probes is None:
@@ -660,7 +669,7 @@ def iter_run(
             was_dead = ~alive
             probes["loss"][was_dead] = np.nan
             alive = probes["alive"]
-            yield _report(control.run_id, epoch, layout, probes, tuple(edits), tuple(messages),
+            yield _report(control.run_id, epoch, layout, probes, edits, messages,
                           time.perf_counter() - epoch_started)
         if weights_dir is not None:
             run.save_weights(Path(weights_dir), folders, "final.weights.h5")

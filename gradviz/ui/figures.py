@@ -19,7 +19,7 @@ from gradviz.engine.history import RunHistory
 from gradviz.ui.panels import PANELS, Panel
 from gradviz.ui.theme import LIGHT, Theme
 
-__all__ = ["ensure_app", "render_figures", "render_panel"]
+__all__ = ["ensure_app", "panels_for", "render_figures", "render_panel"]
 
 
 def ensure_app() -> QApplication:
@@ -31,6 +31,16 @@ def ensure_app() -> QApplication:
         app = QApplication([])
     assert isinstance(app, QApplication)
     return app
+
+
+def panels_for(history: RunHistory) -> tuple[type[Panel], ...]:
+    """The panel classes that mean something for this kind of run (as the window shows them)."""
+    from gradviz.engine.lab import lab_grid
+    from gradviz.ui.panels import JacobiansPanel, LabPanel, RacePanel, SurfacePanel
+
+    if history.layout.surface is not None:
+        return (RacePanel, SurfacePanel)
+    return (*PANELS, JacobiansPanel) + ((LabPanel,) if lab_grid(history.layout.spec) else ())
 
 
 def render_panel(panel: Panel, path: Path, size: tuple[int, int]) -> Path:
