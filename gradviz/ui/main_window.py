@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtGui import QCloseEvent, QKeySequence, QResizeEvent, QShortcut
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QMainWindow,
+    QMenu,
     QPushButton,
     QSplitter,
     QTabWidget,
@@ -167,6 +168,7 @@ class MainWindow(QMainWindow):
         self._fill_lesson_picker()
         self._connect()
         self._add_shortcuts()
+        self._build_menus()
 
         self.transport.set_pace(self.controller.pace)
         self.statusBar().showMessage("Preparing TensorFlow…")
@@ -278,6 +280,37 @@ class MainWindow(QMainWindow):
             shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
             shortcut.activated.connect(self._when_ready(slot) if needs_tf else slot)
             self._shortcuts.append(shortcut)
+
+    def _build_menus(self) -> None:
+        """The menu bar: every command is findable here; the keys after a tab are its shortcut.
+
+        Features add their actions to ``file_menu``, ``view_menu`` and
+        ``run_menu``.  Keys are bound once, by :meth:`_add_shortcuts` or by
+        the feature's own action, never twice (Qt ignores an ambiguous key).
+        """
+        bar = self.menuBar()
+        self.file_menu = bar.addMenu("&File")
+        self.run_menu = bar.addMenu("&Run")
+        self.view_menu = bar.addMenu("&View")
+
+        def hint(menu: QMenu, text: str, key: str, slot: Callable[[], object]) -> QAction:
+            action = menu.addAction(f"{text}\t{key}")
+            action.triggered.connect(lambda _checked=False: slot())
+            return action
+
+        self.run_menu_actions = {
+            "play": hint(self.run_menu, "Play / Pause", "Space",
+                         self._when_ready(self._unless_locked("play", self.controller.toggle))),
+            "step": hint(self.run_menu, "Train one epoch", "Right",
+                         self._when_ready(self._unless_locked("step", self.controller.step))),
+            "reset": hint(self.run_menu, "Reset to epoch 0", "R",
+                          self._when_ready(self._unless_locked("reset", self.controller.reset))),
+        }
+        self.run_menu.addSeparator()
+        hint(self.run_menu, "Edit lanes…", "Ctrl+E", self.open_race_editor)
+        hint(self.view_menu, "Full screen", "F11", self._toggle_fullscreen)
+        self.file_menu.addSeparator()
+        self.quit_action = hint(self.file_menu, "Quit", "Ctrl+Q", self.close)
 
     def _unless_locked(self, control: str, slot: Callable[[], object]) -> Callable[[], None]:
         def call() -> None:
