@@ -80,6 +80,9 @@ class RunLayout:
     surface
         For a loss-surface race: the function, its view and the start;
         ``None`` for a network run.
+    start_epoch
+        The epoch of the first report: 0, or the epoch a continued run
+        picked up from.
     """
 
     spec: RunSpec
@@ -92,6 +95,7 @@ class RunLayout:
     grid_x: np.ndarray | None
     jacobian_x: np.ndarray | None = None
     surface: SurfaceInfo | None = None
+    start_epoch: int = 0
 
     @property
     def n_lanes(self) -> int:
@@ -103,8 +107,9 @@ class RunLayout:
 
     @property
     def epochs(self) -> int:
-        """Planned epochs (the report for epoch 0 comes before the first)."""
-        return self.spec.epochs
+        """The last planned epoch (the report for epoch 0 comes before the first)."""
+        return self.start_epoch + self.spec.epochs
+
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -141,6 +146,10 @@ class EpochReport:
         :mod:`gradviz.engine.jacobians`).
     position
         (lanes, 2) each lane's point (x, y) in a loss-surface race, else ``None``.
+    weights
+        Per lane, its weights after the epoch in ``model.get_weights()``
+        order (kernel, bias, layer by layer; for a surface race, the point):
+        what a saved session continues training from.
     edits
         Hyperparameter changes applied just before this epoch.
     messages
@@ -170,6 +179,7 @@ class EpochReport:
     sigma_min: np.ndarray | None = None
     product_to_output: np.ndarray | None = None
     position: np.ndarray | None = None
+    weights: tuple[tuple[np.ndarray, ...], ...] | None = None
     edits: tuple[HyperparameterEdit, ...] = ()
     messages: tuple[str, ...] = ()
     seconds: float = 0.0

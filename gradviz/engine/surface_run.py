@@ -17,6 +17,7 @@ import numpy as np
 from gradviz.engine.control import RunControl
 from gradviz.engine.errors import SpecError
 from gradviz.engine.report import HIST_BINS, LAYER_PROBES, EpochReport, RunLayout, read_only
+from gradviz.engine.resume import Resume, check_resume
 from gradviz.engine.runtime import import_tensorflow
 from gradviz.engine.spec import RunSpec
 from gradviz.engine.surfaces import SURFACES, SurfaceInfo
@@ -26,10 +27,14 @@ __all__ = ["TRAJECTORY_COLUMNS", "iter_surface_run", "trajectory_csv"]
 TRAJECTORY_COLUMNS = ("step", "lane", "x", "y", "loss", "grad_norm")
 
 
-def iter_surface_run(spec: RunSpec, control: RunControl | None = None) -> Iterator[EpochReport]:
+def iter_surface_run(
+    spec: RunSpec, control: RunControl | None = None, *, resume: Resume | None = None
+) -> Iterator[EpochReport]:
     """Race every lane's optimizer down ``spec.problem``'s function, one step per epoch.
 
     Epoch 0 is the shared start; epoch e is the position after e steps.
+    With ``resume``, each lane goes on from its recorded point at
+    ``resume.epoch`` (its weights are that point).
     ``loss`` and ``full_loss`` are f at the position (``loss`` is NaN at
     epoch 0, as for networks); ``grad_norm`` is |∇f| there.  A lane whose
     f or gradient becomes non-finite stops and is flagged ``diverged``.
@@ -41,13 +46,20 @@ def iter_surface_run(spec: RunSpec, control: RunControl | None = None) -> Iterat
         raise SpecError("problem", "is missing: this is not a loss-surface race")
     control = control or RunControl()
     check_spec(spec)
+    start = 0
+    if resume is not None:
+        check_resume(spec, resume)
+        start = resume.epoch
     tf = import_tensorflow()
     from gradviz.engine.registry import make_optimizer
 
     surface = SURFACES[spec.problem.function]
     f = surface.f
     n = len(spec.lanes)
-    points = [tf.Variable(np.array(spec.problem.start, np.float32), name=f"point_{i}") for i in range(n)]
+    starts = [np.array(spec.problem.start, np.float32)] * n
+    if resume is not None:
+        starts = [np.asarray(w[0], np.float32) for w in resume.weights]
+    points = [tf.Variable(starts[i], name=f"point_{i}") for i in range(n)]
     optimizers = [make_optimizer(lane.optimizer, f"lanes[{i}].optimizer") for i, lane in enumerate(spec.lanes)]
     specs = [lane.optimizer for lane in spec.lanes]
     variables = [[p] for p in points]
@@ -96,6 +108,7 @@ def iter_surface_run(spec: RunSpec, control: RunControl | None = None) -> Iterat
         data_y=read_only(np.zeros((0, 1), np.float32)),
         grid_x=None,
         surface=info,
+        start_epoch=start,
     )
 
     def report(epoch: int, out: np.ndarray, seconds: float, edits: tuple = (), messages: tuple = ()) -> EpochReport:
@@ -107,7 +120,7 @@ def iter_surface_run(spec: RunSpec, control: RunControl | None = None) -> Iterat
         per_layer["grad_norm"][:, 0] = grad_norm
         per_layer["weight_norm"][:, 0] = np.hypot(position[:, 0], position[:, 1])
         loss = value.copy()
-        if epoch == 0:
+        if epoch == start:
             loss[:] = np.nan
         return EpochReport(
             run_id=control.run_id, epoch=epoch, layout=layout,
@@ -115,12 +128,13 @@ def iter_surface_run(spec: RunSpec, control: RunControl | None = None) -> Iterat
             **{name: read_only(v) for name, v in per_layer.items()},
             hist_counts=read_only(np.zeros((n, 1, HIST_BINS), np.float32)),
             prediction=None, position=read_only(position), edits=edits, messages=messages, seconds=seconds,
+            weights=tuple((read_only(p.astype(np.float32)),) for p in position),
         )
 
     started = time.perf_counter()
-    yield report(0, step_fn(tf.constant(False)).numpy(), time.perf_counter() - started)
+    yield report(start, step_fn(tf.constant(False)).numpy(), time.perf_counter() - started)
     epoch_started = time.perf_counter()
-    for epoch in range(1, spec.epochs + 1):
+    for epoch in range(start + 1, start + spec.epochs + 1):
         if not control.wait_turn(epoch_started):
             break
         epoch_started = time.perf_counter()

@@ -43,6 +43,7 @@ from gradviz.engine.report import (
     RunLayout,
     read_only,
 )
+from gradviz.engine.resume import Resume, check_resume
 from gradviz.engine.runtime import import_keras, import_tensorflow
 from gradviz.engine.spec import OptimizerSpec, RunSpec
 
@@ -281,7 +282,7 @@ class _Lockstep:
         self._jacobian_at = tf.constant(self.jacobian_x)
         grid_points = GRID_POINTS if self.grid is not None else 0
         self._block = [
-            3 + len(LAYER_PROBES) * d + HIST_BINS * d + grid_points + len(seg.unit) + len(seg.kernel)
+            3 + len(LAYER_PROBES) * d + HIST_BINS * d + grid_points + len(seg.unit) + len(seg.kernel) + len(seg.bias)
             for d, seg in zip(self.depths, self._segments)
         ]
         self._compile()
@@ -467,6 +468,7 @@ class _Lockstep:
             parts.append(self._forward(i, self.grid)[-1][:, 0])
         parts.append(self._activation_slopes(i))
         parts.append(weights)
+        parts.append(flat([d.bias for d in dense]))  # with the kernels: the lane's weights, for a saved session
         return tf.concat(parts, 0)
 
     def _activation_slopes(self, lane: int) -> Any:
@@ -493,9 +495,11 @@ class _Lockstep:
 
     # driving -----------------------------------------------------------------
 
-    def set_hist_edges(self) -> np.ndarray:
-        lo, hi = self._range_fn()
-        edges = _hist_edges(self.spec, lo.numpy(), hi.numpy())
+    def set_hist_edges(self, edges: np.ndarray | None = None) -> np.ndarray:
+        """Fix the histogram bins: ``edges`` if given, else from the activations now."""
+        if edges is None:
+            lo, hi = self._range_fn()
+            edges = _hist_edges(self.spec, lo.numpy(), hi.numpy())
         ranges = np.stack([edges[..., 0], edges[..., -1]], axis=-1)
         self.hist_range.assign(np.nan_to_num(ranges, nan=0.0).astype(np.float32))
         return edges
@@ -530,6 +534,7 @@ class _Lockstep:
         out["alive"] = np.empty(lanes, dtype=bool)
         out["hist_counts"] = np.zeros((lanes, layers, HIST_BINS), np.float32)
         out["prediction"] = np.full((lanes, GRID_POINTS), np.nan, np.float32) if self.grid is not None else None
+        out["weights"] = []
         pos = 0
         for i, depth in enumerate(self.depths):
             block = flat[pos: pos + self._block[i]]
@@ -549,6 +554,8 @@ class _Lockstep:
             slopes = np.split(block[at: at + len(seg.unit)], np.cumsum(seg.unit_count[:-1]).astype(int))
             at += len(seg.unit)
             flat_kernels = block[at: at + len(seg.kernel)]
+            at += len(seg.kernel)
+            biases = np.split(block[at: at + len(seg.bias)], np.cumsum(seg.unit_count[:-1]).astype(int))
             kernels = [
                 k.reshape(shape)
                 for k, shape in zip(
@@ -557,6 +564,10 @@ class _Lockstep:
             ]
             for name, values in zip(JACOBIAN_PROBES, jacobian_stats(slopes, kernels)):
                 out[name][i, :depth] = values
+            # model.get_weights() order: kernel then bias, layer by layer.
+            out["weights"].append(tuple(
+                read_only(w.astype(np.float32)) for pair in zip(kernels, biases) for w in pair
+            ))
         return out
 
     def apply_edit(self, edit: PendingEdit, epoch: int) -> HyperparameterEdit:
@@ -589,6 +600,7 @@ def iter_run(
     weights_dir: str | Path | None = None,
     initial_weights: list[list[np.ndarray]] | None = None,
     jit: bool | None = None,
+    resume: Resume | None = None,
 ) -> Iterator[EpochReport]:
     """Train every lane of ``spec`` in lockstep, yielding one report per epoch.
 
@@ -609,11 +621,15 @@ def iter_run(
     jit
         Compile with XLA; ``None`` decides from the run's length (and the
         ``GRADVIZ_JIT`` environment variable: ``0``, ``1`` or ``auto``).
+    resume
+        Continue a recorded run from its weights at ``resume.epoch``
+        (overrides ``initial_weights``).
 
     Yields
     ------
     EpochReport
-        Epoch 0 (at initialization, no step taken), then 1..``spec.epochs``.
+        Epoch 0 (at initialization, no step taken), then 1..``spec.epochs``;
+        with ``resume``, epoch ``resume.epoch`` and the ``spec.epochs`` after it.
 
     Raises
     ------
@@ -623,16 +639,21 @@ def iter_run(
     if spec.problem is not None:
         from gradviz.engine.surface_run import iter_surface_run
 
-        yield from iter_surface_run(spec, control)
+        yield from iter_surface_run(spec, control, resume=resume)
         return
     control = control or RunControl()
     data = check_run(spec)
+    start = 0
+    if resume is not None:
+        check_resume(spec, resume)
+        initial_weights = [list(lane) for lane in resume.weights]
+        start = resume.epoch
     run = _acquire(spec, data, initial_weights, jit)
     folders = lane_folder_names(spec.lane_names)
     finished = False
     try:
         started = time.perf_counter()
-        edges = run.set_hist_edges()
+        edges = run.set_hist_edges(None if resume is None else resume.hist_edges)
         layout = RunLayout(
             spec=spec,
             lane_names=spec.lane_names,
@@ -643,6 +664,7 @@ def iter_run(
             data_y=data.y,
             grid_x=None if run.grid_x is None else read_only(run.grid_x),
             jacobian_x=read_only(run.jacobian_x[0]),
+            start_epoch=start,
         )
         probes = run.run_epoch(None, control)
         assert probes is not None
@@ -651,11 +673,14 @@ def iter_run(
         alive = probes["alive"]
         if weights_dir is not None:
             run.save_weights(Path(weights_dir), folders, "epoch_0000.weights.h5")
-        yield _report(control.run_id, 0, layout, probes, (), (), time.perf_counter() - started)
+        yield _report(control.run_id, start, layout, probes, (), (), time.perf_counter() - started)
 
         rng = np.random.default_rng([spec.seed, 0xBA7C4])
+        if spec.shuffle:
+            for _ in range(start):  # the batch order the recorded run would have gone on with
+                rng.permutation(run.n)
         epoch_started = time.perf_counter()
-        for epoch in range(1, spec.epochs + 1):
+        for epoch in range(start + 1, start + spec.epochs + 1):
             if not control.wait_turn(epoch_started):
                 break
             epoch_started = time.perf_counter()
@@ -739,6 +764,7 @@ def _report(
         **{name: read_only(probes[name]) for name in LAYER_PROBES + JACOBIAN_PROBES},
         hist_counts=read_only(probes["hist_counts"]),
         prediction=None if probes["prediction"] is None else read_only(probes["prediction"]),
+        weights=tuple(probes["weights"]),
         edits=edits,
         messages=messages,
         seconds=seconds,
