@@ -35,6 +35,8 @@ class RunHistory:
         self.layout = layout
         self.run_id: int | None = None
         self.edits: list[HyperparameterEdit] = []
+        self.weights: tuple[tuple[np.ndarray, ...], ...] | None = None
+        self.weights_epoch = -1
         self._n = 0
         self._first_epoch = 0
         cap = max(16, capacity if capacity is not None else layout.epochs + 1)
@@ -75,7 +77,88 @@ class RunHistory:
         if self._position is not None and report.position is not None:
             self._position[i] = report.position
         self.edits.extend(report.edits)
+        if report.weights is not None:
+            self.weights, self.weights_epoch = report.weights, report.epoch
         self._n += 1
+
+    # saving and continuing -------------------------------------------------
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every recorded array, epochs first (the rows of :meth:`from_arrays`).
+
+        ``loss``, ``full_loss``, ``diverged``, ``seconds``, each per-layer
+        probe, ``hist_counts``, ``prediction`` and, in a surface race,
+        ``position``: copies of the recorded rows.
+        """
+        n = self._n
+        out = {name: a[:n].copy() for name, a in self._scalars.items()}
+        out["diverged"] = self._diverged[:n].copy()
+        out.update({name: a[:n].copy() for name, a in self._layers.items()})
+        out["hist_counts"] = self._hist[:n].copy()
+        out["prediction"] = self._pred[:n].copy()
+        out["seconds"] = self._seconds[:n].copy()
+        if self._position is not None:
+            out["position"] = self._position[:n].copy()
+        return out
+
+    @classmethod
+    def from_arrays(
+        cls, layout: RunLayout, arrays: dict[str, np.ndarray], first_epoch: int = 0,
+        edits: list[HyperparameterEdit] | None = None,
+    ) -> RunHistory:
+        """A history holding recorded rows, as :meth:`arrays` returns them.
+
+        Raises
+        ------
+        ValueError
+            If an array is missing or its shape or type does not fit ``layout``.
+        """
+        n = len(arrays.get("seconds", ()))
+        history = cls(layout, capacity=max(n, layout.epochs + 1))
+        for name, target in history._buffers().items():
+            if name not in arrays:
+                raise ValueError(f"the array {name!r} is missing")
+            value = np.asarray(arrays[name])
+            expected = (n, *target.shape[1:])
+            if value.shape != expected:
+                raise ValueError(f"the array {name!r} has shape {value.shape}, not {expected}")
+            if value.dtype.kind not in "biuf" or (target.dtype == bool) != (value.dtype == bool):
+                raise ValueError(f"the array {name!r} holds {value.dtype}, not {target.dtype}")
+            target[:n] = value
+        history._n = n
+        history._first_epoch = first_epoch
+        history.edits = list(edits or [])
+        return history
+
+    def _buffers(self) -> dict[str, np.ndarray]:
+        out = {**self._scalars, "diverged": self._diverged, **self._layers, "hist_counts": self._hist,
+               "prediction": self._pred, "seconds": self._seconds}
+        if self._position is not None:
+            out["position"] = self._position
+        return out
+
+    def continued(self, layout: RunLayout) -> RunHistory:
+        """A copy of this history that a run continuing from its last epoch appends to.
+
+        ``layout`` is the continued run's; it must describe the same lanes,
+        layers and data, and start at :attr:`last_epoch`.  Its first report
+        (that epoch again, probed without training) is not appended: the row
+        recorded here already holds it.
+        """
+        old = self.layout
+        same = (
+            layout.lane_names == old.lane_names
+            and layout.layer_counts == old.layer_counts
+            and (layout.grid_x is None) == (old.grid_x is None)
+            and (layout.surface is None) == (old.surface is None)
+        )
+        if not same:
+            raise ValueError("the continued run has other lanes or layers than the recorded one")
+        if layout.start_epoch != self.last_epoch:
+            raise ValueError(f"the continued run starts at epoch {layout.start_epoch}, not {self.last_epoch}")
+        history = RunHistory.from_arrays(layout, self.arrays(), self._first_epoch, self.edits)
+        history.weights, history.weights_epoch = self.weights, self.weights_epoch
+        return history
 
     def _grow(self) -> None:
         def bigger(a: np.ndarray) -> np.ndarray:
