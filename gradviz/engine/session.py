@@ -76,10 +76,13 @@ class Session:
         Every recorded epoch, with the run's layout (and spec).
     gradviz_version
         The version of gradviz that saved it.
+    lesson
+        The name of the lesson the run was made in, if any (its words go with it).
     """
 
     history: RunHistory
     gradviz_version: str
+    lesson: str | None = None
 
     @property
     def spec(self) -> RunSpec:
@@ -96,8 +99,11 @@ class Session:
 # saving ----------------------------------------------------------------------
 
 
-def save_session(path: str | Path, history: RunHistory) -> Path:
+def save_session(path: str | Path, history: RunHistory, lesson: str | None = None) -> Path:
     """Write ``history`` (and its last weights, if recorded) to ``path`` as a session.
+
+    ``lesson`` names the lesson the run was made in, so opening the session
+    shows that lesson's explanation.
 
     The file is replaced atomically: it is the complete new session or untouched.
 
@@ -114,6 +120,7 @@ def save_session(path: str | Path, history: RunHistory) -> Path:
         "schema_version": SCHEMA_VERSION,
         "app": "gradviz",
         "gradviz_version": __version__,
+        "lesson": lesson,
         "spec": layout.spec.to_json(),
         "start_epoch": layout.start_epoch,
         "first_epoch": history.first_epoch,
@@ -280,7 +287,8 @@ def _build(meta: dict[str, Any], arrays: dict[str, np.ndarray], weights: dict[st
             raise SessionError(f"session {name} is damaged: weights.npz has no weights_epoch")
         history.weights = _lane_weights(spec, weights, name)
         history.weights_epoch = weights_epoch
-    return Session(history, str(meta.get("gradviz_version", "")))
+    lesson = meta.get("lesson")
+    return Session(history, str(meta.get("gradviz_version", "")), lesson if isinstance(lesson, str) else None)
 
 
 def _layout(spec: RunSpec, arrays: dict[str, np.ndarray], start_epoch: int) -> RunLayout:

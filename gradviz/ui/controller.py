@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from gradviz.engine.control import RunControl
 from gradviz.engine.history import RunHistory
 from gradviz.engine.report import EpochReport
+from gradviz.engine.resume import Resume
 from gradviz.engine.spec import RunSpec
 from gradviz.ui.worker import TrainingWorker, start_worker_thread
 
@@ -65,12 +66,18 @@ class _Run(QObject):
     """
 
     def __init__(self, controller: RunController, spec: RunSpec, control: RunControl,
-                 weights_dir: Path | None) -> None:
+                 weights_dir: Path | None, continues: RunHistory | None = None) -> None:
         super().__init__(controller)
         self._controller = controller
         self.spec = spec
         self.control = control
-        self.worker: TrainingWorker | None = TrainingWorker(spec, control, weights_dir=weights_dir)
+        # The recorded history this run continues from its last epoch, if any.
+        self.continues = continues
+        resume = None
+        if continues is not None:
+            assert continues.weights is not None
+            resume = Resume(continues.last_epoch, continues.weights, continues.layout.hist_edges)
+        self.worker: TrainingWorker | None = TrainingWorker(spec, control, weights_dir=weights_dir, resume=resume)
         self.worker.report_ready.connect(self._on_report_ready)
         self.worker.failed.connect(self._on_failed)
         self.worker.finished.connect(self._on_finished)
@@ -332,6 +339,52 @@ class RunController(QObject):
             self._set_state(RunState.STOPPED)
         return joined
 
+    def show_history(self, history: RunHistory) -> None:
+        """Show a recorded run (e.g. an opened session) without training.
+
+        The run it records becomes the spec that Play and Reset start from
+        epoch 0; :meth:`continue_training` goes on from its last epoch.
+        """
+        layout = history.layout
+        self.set_spec(layout.spec.replace(epochs=layout.epochs))
+        self._history = history
+        self._start_history(history)
+        self._set_state(RunState.FINISHED)
+        self.request_render()
+
+    def can_continue(self) -> bool:
+        """Whether the shown run holds the weights of its last epoch and nothing is training."""
+        h = self._history
+        return (not self._state.live and h is not None and len(h) > 0
+                and h.weights is not None and h.weights_epoch == h.last_epoch)
+
+    def continue_training(self, epochs: int) -> None:
+        """Train ``epochs`` more epochs from the shown run's last weights, appending to its history.
+
+        Optimizer state (momentum, Adam's moments) starts fresh; the batch
+        order is the one the run would have gone on with.
+
+        Raises
+        ------
+        ValueError
+            If :meth:`can_continue` is False or ``epochs`` < 1.
+        """
+        if not self.can_continue():
+            raise ValueError("this run cannot be continued: it holds no weights of its last epoch")
+        if epochs < 1:
+            raise ValueError(f"cannot continue for {epochs} epochs")
+        history = self._history
+        assert history is not None
+        self.stop()
+        self._last_error = None
+        self._follow = True
+        control = RunControl(self._pace)
+        spec = history.layout.spec.replace(epochs=epochs)
+        run = _Run(self, spec, control, self._weights_dir, continues=history)
+        self._run = run
+        self._threads.append(run)
+        self._set_state(RunState.RUNNING)
+
     def reset(self) -> None:
         """Back to epoch 0 of the same spec: a fresh run, paused at initialization."""
         if self._spec is None:
@@ -415,17 +468,24 @@ class RunController(QObject):
             self._stale_dropped += 1  # a stopped run's report, still in the queue
             return
         history = self._history
-        if history is None or history.run_id != report.run_id or report.layout is not history.layout:
+        if run.continues is not None and (history is None or history.run_id != report.run_id):
+            # A continued run's first report is the recorded last epoch again:
+            # join the recorded history instead of starting a new one.
+            try:
+                history = run.continues.continued(report.layout)
+            except ValueError as exc:
+                self.stop()
+                self._fail(f"Cannot continue this run: {exc}")
+                return
+            history.run_id = report.run_id
+            run.continues = None
+            self._history = history
+            self._start_history(history)
+        elif history is None or history.run_id != report.run_id or report.layout is not history.layout:
             history = RunHistory(report.layout)
             self._history = history
             history.append(report)
-            # Building a panel's plot items costs tens of milliseconds per
-            # plot: bind the panels on screen now, the others when first shown.
-            self._bound.clear()
-            for panel in self._panels:
-                if panel.isVisible():
-                    self._bind(panel)
-            self.history_started.emit(history)
+            self._start_history(history)
         else:
             history.append(report)
         for text in getattr(report, "messages", ()):
@@ -436,6 +496,9 @@ class RunController(QObject):
     def _on_run_failed(self, run: _Run, message: str) -> None:
         if run is not self._run:
             return
+        self._fail(message)
+
+    def _fail(self, message: str) -> None:
         self._last_error = message
         self._set_state(RunState.FAILED)
         self.failed.emit(message)
@@ -455,6 +518,15 @@ class RunController(QObject):
         run.deleteLater()
 
     # drawing ------------------------------------------------------------------
+
+    def _start_history(self, history: RunHistory) -> None:
+        # Building a panel's plot items costs tens of milliseconds per
+        # plot: bind the panels on screen now, the others when first shown.
+        self._bound.clear()
+        for panel in self._panels:
+            if panel.isVisible():
+                self._bind(panel)
+        self.history_started.emit(history)
 
     def _bind(self, panel: Panel) -> None:
         assert self._history is not None

@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from gradviz.engine.control import RunControl
 from gradviz.engine.errors import SpecError
 from gradviz.engine.report import EpochReport
+from gradviz.engine.resume import Resume
 from gradviz.engine.spec import RunSpec
 
 __all__ = ["IterRun", "TrainingWorker", "failure_message", "start_worker_thread"]
@@ -42,6 +43,8 @@ class TrainingWorker(QObject):
         Stop, pause, step and pace flags shared with the GUI thread.
     weights_dir
         Passed through to ``iter_run``.
+    resume
+        Continue a recorded run (passed through to ``iter_run``).
     iter_run
         The generator function to iterate; ``None`` imports
         ``gradviz.engine.trainer.iter_run`` on the worker thread.  Only tests of
@@ -68,12 +71,14 @@ class TrainingWorker(QObject):
         control: RunControl,
         *,
         weights_dir: Path | None = None,
+        resume: Resume | None = None,
         iter_run: IterRun | None = None,
     ) -> None:
         super().__init__()
         self.spec = spec
         self.control = control
         self._weights_dir = weights_dir
+        self._resume = resume
         self._iter_run = iter_run
 
     @Slot()
@@ -85,7 +90,8 @@ class TrainingWorker(QObject):
             if iter_run is None:
                 # Imported here, on the worker thread: it imports TensorFlow.
                 from gradviz.engine.trainer import iter_run
-            reports = iter_run(self.spec, self.control, weights_dir=self._weights_dir)
+            extra = {} if self._resume is None else {"resume": self._resume}
+            reports = iter_run(self.spec, self.control, weights_dir=self._weights_dir, **extra)
             for report in reports:
                 if self.control.stopped:
                     break
