@@ -13,6 +13,8 @@ from types import ModuleType
 import numpy as np
 import pytest
 from engine_kit import lane, layer, make_spec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gradviz.engine.control import RunControl
 from gradviz.engine.history import RunHistory
@@ -217,3 +219,41 @@ def test_files_that_cannot_be_sessions(tmp_path: Path) -> None:
         fh.truncate(2 << 30)  # sparse: 2 GiB on paper, nothing on disk
     with pytest.raises(SessionError, match="at most 1,073,741,824 are read"):
         load_session(huge)
+
+
+def test_a_failed_write_leaves_the_previous_session_whole(race: RunHistory, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    target = save_session(tmp_path / "s.gradviz", race)
+    before = target.read_bytes()
+
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)  # the disk fills up while the new file is written
+    with pytest.raises(SessionError, match="No space left on device"):
+        save_session(target, race)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["s.gradviz"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_damaged_bytes_never_raise_anything_but_a_session_error(race: RunHistory, tmp_path: Path, data) -> None:
+    good = tmp_path / "good.gradviz"
+    if not good.exists():
+        save_session(good, race)
+    raw = bytearray(good.read_bytes())
+    for _ in range(data.draw(st.integers(1, 8))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    raw = raw[: data.draw(st.integers(1, len(raw)))]
+    bad = tmp_path / "bad.gradviz"
+    bad.write_bytes(bytes(raw))
+    try:
+        session = load_session(bad)
+    except SessionError as exc:
+        assert str(exc) and "\n" not in str(exc)
+    else:  # a change the checksums cannot see (e.g. in a zip comment) opens a whole session
+        assert len(session.history) == len(race)
