@@ -189,6 +189,9 @@ class RunController(QObject):
         self._dirty = False
         self._last_error: str | None = None
         self._stale_dropped = 0
+        self._replay = False  # showing a recorded run: Play plays it back instead of training
+        self._replay_timer = QTimer(self)
+        self._replay_timer.timeout.connect(self._on_replay_tick)
         self._timer = QTimer(self)
         self._timer.setInterval(frame_interval_ms)
         self._timer.timeout.connect(self._on_frame_tick)
@@ -261,6 +264,7 @@ class RunController(QObject):
     def set_spec(self, spec: RunSpec) -> None:
         """Make ``spec`` the one to play; stops the current run and forgets its history."""
         self.stop()
+        self._replay = False
         self._spec = spec
         self._hidden_lanes.clear()
         self._history = None
@@ -277,6 +281,7 @@ class RunController(QObject):
         if self._spec is None:
             raise ValueError("no spec to run")
         self.stop()
+        self._replay = False
         self._last_error = None
         self._follow = True
         control = RunControl(self._pace, paused=paused)
@@ -286,15 +291,20 @@ class RunController(QObject):
         self._set_state(RunState.PAUSED if paused else RunState.RUNNING)
 
     def play(self) -> None:
-        """Resume a paused run, or start a fresh one."""
-        if self._state is RunState.PAUSED:
+        """Resume a paused run, or start a fresh one; a recorded run is played back."""
+        if self._replay:
+            self._play_back()
+        elif self._state is RunState.PAUSED:
             self.resume()
         elif self._state is not RunState.RUNNING:
             self.start()
 
     def pause(self) -> None:
         """Hold after the epoch in progress."""
-        if self._run is not None and self._state is RunState.RUNNING:
+        if self._replay and self._state is RunState.RUNNING:
+            self._replay_timer.stop()
+            self._set_state(RunState.PAUSED)
+        elif self._run is not None and self._state is RunState.RUNNING:
             self._run.control.pause()
             self._set_state(RunState.PAUSED)
 
@@ -315,9 +325,12 @@ class RunController(QObject):
         """Train exactly one more epoch and hold.
 
         Without a live run this starts one paused, which shows epoch 0; a
-        finished run has no epoch left to step.
+        finished run has no epoch left to step.  A recorded run shows its next epoch.
         """
-        if self._run is not None and self._state.live:
+        if self._replay:
+            self._replay_timer.stop()
+            self._advance_replay(1, RunState.PAUSED)
+        elif self._run is not None and self._state.live:
             self._run.control.step()
             self._set_state(RunState.PAUSED)
         elif self._state is not RunState.FINISHED and self._spec is not None:
@@ -329,6 +342,9 @@ class RunController(QObject):
         Returns False if the thread did not end within ``timeout_s`` (it is
         still tracked and joined again by :meth:`shutdown`).
         """
+        if self._replay_timer.isActive():
+            self._replay_timer.stop()
+            self._set_state(RunState.STOPPED)
         run = self._run
         if run is None:
             return True
@@ -347,6 +363,7 @@ class RunController(QObject):
         """
         layout = history.layout
         self.set_spec(layout.spec.replace(epochs=layout.epochs))
+        self._replay = True
         self._history = history
         self._start_history(history)
         self._set_state(RunState.FINISHED)
@@ -355,7 +372,7 @@ class RunController(QObject):
     def can_continue(self) -> bool:
         """Whether the shown run holds the weights of its last epoch and nothing is training."""
         h = self._history
-        return (not self._state.live and h is not None and len(h) > 0
+        return (self._run is None and h is not None and len(h) > 0
                 and h.weights is not None and h.weights_epoch == h.last_epoch)
 
     def continue_training(self, epochs: int) -> None:
@@ -376,6 +393,7 @@ class RunController(QObject):
         history = self._history
         assert history is not None
         self.stop()
+        self._replay = False
         self._last_error = None
         self._follow = True
         control = RunControl(self._pace)
@@ -386,7 +404,15 @@ class RunController(QObject):
         self._set_state(RunState.RUNNING)
 
     def reset(self) -> None:
-        """Back to epoch 0 of the same spec: a fresh run, paused at initialization."""
+        """Back to epoch 0 of the same spec: a fresh run, paused at initialization.
+
+        A recorded run being shown goes back to its first epoch instead (nothing is trained).
+        """
+        if self._replay and self._history is not None:
+            self._replay_timer.stop()
+            self.show_epoch(self._history.first_epoch)
+            self._set_state(RunState.PAUSED)
+            return
         if self._spec is None:
             return
         self.stop()
@@ -400,6 +426,7 @@ class RunController(QObject):
         if seed is None:
             seed = random.randrange(2**31 - 1)
         self.stop()
+        self._replay = False
         self._spec = self._spec.replace(seed=seed)
         self.reset()
         return seed
@@ -409,6 +436,8 @@ class RunController(QObject):
         self._pace = epochs_per_second
         if self._run is not None:
             self._run.control.set_pace(epochs_per_second)
+        if self._replay_timer.isActive():
+            self._replay_timer.setInterval(self._replay_interval_ms())
 
     def set_lane_visible(self, lane: int, visible: bool) -> None:
         """Show or hide one lane in every panel (kept across Reset)."""
@@ -518,6 +547,49 @@ class RunController(QObject):
         run.deleteLater()
 
     # drawing ------------------------------------------------------------------
+
+    @property
+    def replaying(self) -> bool:
+        """A recorded run is shown (an opened session): Play, Step and Reset move through it, training nothing."""
+        return self._replay
+
+    def _play_back(self) -> None:
+        h = self._history
+        if h is None or not len(h) or self._state is RunState.RUNNING:
+            return
+        if self.shown_epoch >= h.last_epoch:
+            self.show_epoch(h.first_epoch)  # from the start, as the class first saw it
+        self._replay_timer.start(self._replay_interval_ms())
+        self._set_state(RunState.RUNNING)
+
+    def _replay_interval_ms(self) -> int:
+        if self._pace is None:
+            return self._timer.interval()
+        return max(self._timer.interval(), round(1000 / self._pace))
+
+    def _replay_stride(self) -> int:
+        # Flat out: the whole recording in about five seconds of frames.
+        h = self._history
+        if self._pace is not None or h is None:
+            return 1
+        return max(1, len(h) * self._timer.interval() // 5000)
+
+    @Slot()
+    def _on_replay_tick(self) -> None:
+        self._advance_replay(self._replay_stride(), RunState.RUNNING)
+
+    def _advance_replay(self, epochs: int, state: RunState) -> None:
+        h = self._history
+        if h is None or not len(h):
+            return
+        epoch = self.shown_epoch + epochs
+        if epoch >= h.last_epoch:
+            self._replay_timer.stop()
+            self.show_epoch(None)
+            self._set_state(RunState.FINISHED)
+        else:
+            self.show_epoch(epoch)
+            self._set_state(state)
 
     def _start_history(self, history: RunHistory) -> None:
         # Building a panel's plot items costs tens of milliseconds per

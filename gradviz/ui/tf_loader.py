@@ -45,6 +45,11 @@ class TensorFlowLoader(QObject):
         """The import has finished, successfully or not."""
         return self._done.is_set()
 
+    @property
+    def is_started(self) -> bool:
+        """The import was asked for (it may be done already)."""
+        return self._thread is not None
+
     def start(self) -> None:
         """Begin the import; a second call does nothing."""
         if self._thread is not None:
