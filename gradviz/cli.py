@@ -2,7 +2,8 @@
 
 ::
 
-    gradviz [--lesson LESSON|SPEC.json] [--play] [--epochs N] [--screenshot PATH] [--quit-when-done]
+    gradviz [--lesson LESSON|SPEC.json] [--play] [--epochs N] [--screenshot PATH] [--record RUN.gif|RUN.mp4]
+            [--quit-when-done]
     gradviz --self-test
     gradviz lessons
     gradviz spec LESSON
@@ -60,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--play", action="store_true", help="start training as soon as the window is ready")
     parser.add_argument("--epochs", type=_positive_int, metavar="N", help="train for N epochs instead")
     parser.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window to PATH")
+    parser.add_argument("--record", metavar="RUN.gif|RUN.mp4",
+                        help="record the panels as an animated GIF (or MP4, needs ffmpeg), written when the run ends")
     parser.add_argument("--quit-when-done", action="store_true",
                         help="exit after the run ends (with --play) or after the first frame")
     parser.add_argument("--self-test", action="store_true",
@@ -94,6 +97,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cmd_gui(args: argparse.Namespace) -> int:
+    if args.record is not None:
+        # Checked before the window opens: a bad path must not cost a whole run.
+        from gradviz.ui.recorder import RecordingError, check_record_path
+
+        try:
+            check_record_path(args.record)
+        except RecordingError as exc:
+            return _error(str(exc))
     from gradviz.ui.app import run_app
 
     return run_app(
@@ -101,6 +112,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
         play=args.play,
         epochs=args.epochs,
         screenshot=args.screenshot,
+        record=args.record,
         quit_when_done=args.quit_when_done,
     )
 

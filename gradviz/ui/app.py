@@ -19,6 +19,7 @@ from gradviz.engine.lessons import Lesson, resolve
 from gradviz.ui.controller import RunState
 from gradviz.ui.garbage import GuiGarbageCollector
 from gradviz.ui.main_window import MainWindow
+from gradviz.ui.recorder import RecordingError, check_record_path
 
 __all__ = ["run_app"]
 
@@ -35,10 +36,10 @@ def _choose_lesson(lesson: str, epochs: int | None) -> Lesson:
 
 
 class _Session(QObject):
-    """What ``--play``, ``--screenshot`` and ``--quit-when-done`` ask of one window."""
+    """What ``--play``, ``--screenshot``, ``--record`` and ``--quit-when-done`` ask of one window."""
 
     def __init__(self, app: QApplication, window: MainWindow, *, play: bool,
-                 screenshot: str | None, quit_when_done: bool) -> None:
+                 screenshot: str | None, quit_when_done: bool, record: str | None = None) -> None:
         super().__init__(window)
         self._app = app
         self._window = window
@@ -46,6 +47,10 @@ class _Session(QObject):
         self._screenshot = screenshot
         self._quit = quit_when_done
         self.exit_code = 0
+        self._record = record
+        if record is not None:
+            # From the first drawn epoch on, not the empty panels while TensorFlow loads.
+            window.controller.history_started.connect(self._on_first_history)
         if play:
             # Connected after the window's own handler, so the run to play exists.
             window.loader.ready.connect(self._on_tensorflow_ready)
@@ -54,6 +59,29 @@ class _Session(QObject):
             window.controller.failed.connect(self._on_run_failed)
         elif screenshot is not None or quit_when_done:
             QTimer.singleShot(0, self._on_first_frame)
+
+    @Slot(object)
+    def _on_first_history(self, _history: object) -> None:
+        self._window.controller.history_started.disconnect(self._on_first_history)
+        if self._record is None:
+            return
+        if self._window.export_actions.start_recording(self._record, grab_now=False) is None:
+            print(f"gradviz: error: {self._window.export_actions.last_error}", file=sys.stderr)
+            self._finish(1)
+            return
+        # Epoch 0 drawn and recorded now: a short run can end before the first frame tick.
+        self._window.controller.render_now()
+
+    def finish_recording(self) -> int:
+        """Write the ``--record`` file now; 0, or 1 (after one line on stderr) if it failed."""
+        actions = self._window.export_actions
+        if self._record is None or actions.recorder is None:
+            return 0
+        self._record = None
+        if actions.stop_recording() is None:
+            print(f"gradviz: error: {actions.last_error}", file=sys.stderr)
+            return 1
+        return 0
 
     @Slot()
     def _on_tensorflow_ready(self) -> None:
@@ -80,6 +108,7 @@ class _Session(QObject):
         self._finish(1)
 
     def _finish(self, code: int) -> None:
+        code = self.finish_recording() or code
         if self._screenshot is not None:
             self._window.controller.render_now()
             self._app.processEvents()
@@ -101,6 +130,7 @@ def run_app(
     screenshot: str | None = None,
     quit_when_done: bool = False,
     argv: list[str] | None = None,
+    record: str | None = None,
 ) -> int:
     """Open the window on ``lesson`` and run the Qt event loop; returns the exit code.
 
@@ -117,17 +147,23 @@ def run_app(
         without, the first frame (then exit).
     quit_when_done
         Exit when the run ends (0) or fails (1).
+    record
+        Record the panels from the first epoch to a ``.gif`` (or ``.mp4``,
+        with ``ffmpeg``), written when the run ends (or the window closes).
     argv
         Arguments for QApplication (Qt's own switches); ``sys.argv[:1]`` if ``None``.
 
     Returns
     -------
     int
-        0 on success, 1 if the run or the screenshot failed, 2 for a bad lesson or spec.
+        0 on success, 1 if the run, the screenshot or the recording failed, 2 for a bad lesson,
+        spec or recording path.
     """
     try:
         chosen = _choose_lesson(lesson, epochs)
-    except SpecError as exc:
+        if record is not None:
+            check_record_path(record)
+    except (SpecError, RecordingError) as exc:
         print(f"gradviz: error: {exc}", file=sys.stderr)
         return 2
 
@@ -139,11 +175,13 @@ def run_app(
     window = MainWindow(chosen)
     window.loader.ready.connect(collector.freeze)
     collector.follow(window.controller)
-    session = _Session(app, window, play=play, screenshot=screenshot, quit_when_done=quit_when_done)
+    session = _Session(app, window, play=play, screenshot=screenshot, quit_when_done=quit_when_done,
+                       record=record)
     app.aboutToQuit.connect(window.shutdown)
     window.show()
     QTimer.singleShot(0, window.start_tensorflow)  # only once the window is up
     code = app.exec()
+    code = session.finish_recording() or code
     window.shutdown(3.0)
     window.loader.wait(_IMPORT_GRACE_S)
     code = session.exit_code or code

@@ -12,14 +12,18 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSize, Qt
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
+from gradviz.engine.files import atomic_write_bytes
 from gradviz.engine.history import RunHistory
 from gradviz.ui.panels import PANELS, Panel
 from gradviz.ui.theme import LIGHT, Theme
 
-__all__ = ["ensure_app", "panels_for", "render_figures", "render_panel"]
+__all__ = [
+    "ensure_app", "lay_out_panel", "panel_image", "panels_for", "png_bytes", "render_figures", "render_panel",
+]
 
 
 def ensure_app() -> QApplication:
@@ -43,25 +47,46 @@ def panels_for(history: RunHistory) -> tuple[type[Panel], ...]:
     return (*PANELS, JacobiansPanel) + ((LabPanel,) if lab_grid(history.layout.spec) else ())
 
 
-def render_panel(panel: Panel, path: Path, size: tuple[int, int]) -> Path:
-    """Lay ``panel`` out at ``size`` pixels without showing it, and save a PNG."""
+def lay_out_panel(panel: Panel, size: tuple[int, int]) -> None:
+    """Lay ``panel`` (a panel of no window) out at ``size`` pixels without showing it on screen."""
     app = ensure_app()
-    width, height = int(size[0]), int(size[1])
     panel.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
-    panel.resize(width, height)
+    panel.resize(int(size[0]), int(size[1]))
     panel.show()
     # Two passes: the first lays out widgets, the second lets pyqtgraph fit
     # its axes to the sizes the first one produced.
     app.processEvents()
     panel.render(panel.epoch)
     app.processEvents()
+
+
+def panel_image(panel: Panel, size: tuple[int, int]) -> QImage:
+    """``panel`` laid out at ``size`` and drawn into an image of exactly that many pixels."""
+    width, height = int(size[0]), int(size[1])
+    lay_out_panel(panel, (width, height))
     image = panel.grab().toImage()
     if image.size() != QSize(width, height):
         image = image.scaled(width, height, Qt.AspectRatioMode.IgnoreAspectRatio,
                              Qt.TransformationMode.SmoothTransformation)
+    return image
+
+
+def png_bytes(image: QImage) -> bytes:
+    """``image`` encoded as PNG."""
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not image.save(buffer, "PNG"):
+        raise OSError("could not encode the figure as PNG")
+    buffer.close()
+    return bytes(data.data())
+
+
+def render_panel(panel: Panel, path: Path, size: tuple[int, int]) -> Path:
+    """Lay ``panel`` out at ``size`` pixels without showing it, and save a PNG (whole or not at all)."""
+    data = png_bytes(panel_image(panel, size))
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not image.save(str(path), "PNG"):
-        raise OSError(f"could not write figure {str(path)!r}")
+    atomic_write_bytes(path, data)
     return path
 
 

@@ -35,6 +35,7 @@ from gradviz.engine.lab import lab_grid
 from gradviz.engine.lessons import Lesson, lesson_names, load_lesson
 from gradviz.engine.spec import LaneSpec, RunSpec
 from gradviz.ui.controller import RunController, RunState
+from gradviz.ui.export import install_export_actions
 from gradviz.ui.lanes import LaneList, LaneVisibility
 from gradviz.ui.panels import EXTRA_PANELS, PANELS, LabPanel, Panel, SurfacePanel
 from gradviz.ui.race_editor import RaceEditor
@@ -311,6 +312,7 @@ class MainWindow(QMainWindow):
         hint(self.view_menu, "Full screen", "F11", self._toggle_fullscreen)
         self.file_menu.addSeparator()
         self.quit_action = hint(self.file_menu, "Quit", "Ctrl+Q", self.close)
+        self.export_actions = install_export_actions(self)  # Export panel/all, Record, before Quit
 
     def _unless_locked(self, control: str, slot: Callable[[], object]) -> Callable[[], None]:
         def call() -> None:
