@@ -25,14 +25,35 @@ mkdir -p "$BUILD" "$DIST"
 say "clean venv in $VENV"
 "$PYTHON" -m venv "$VENV"
 VPY="$VENV/bin/python"
-# Only the runtime dependencies (one Qt binding) plus the freezer and its community hooks.
-"$VPY" -m pip install --quiet "$ROOT" pyinstaller pyinstaller-hooks-contrib
+# Only the runtime dependencies (one Qt binding) plus the freezer and its
+# community hooks.  On Linux x86-64 TensorFlow comes as tensorflow-cpu, the
+# same release built without CUDA: the `tensorflow` wheel carries about 380 MB
+# of GPU kernels (libtensorflow_cc's .nv_fatbin section, a bigger
+# libtensorflow_framework and profiler plugin) that the bundle could never use,
+# since it ships none of the nvidia-* CUDA libraries, and gradviz trains on the
+# CPU.  TF_PACKAGE=tensorflow bash packaging/build.sh builds with the full wheel.
+case "$(uname -sm)" in
+    "Linux x86_64") TF_PACKAGE=${TF_PACKAGE:-tensorflow-cpu} ;;
+    *) TF_PACKAGE=${TF_PACKAGE:-tensorflow} ;;
+esac
+"$VPY" -m pip install --quiet pyinstaller pyinstaller-hooks-contrib
+"$VPY" -m pip install --quiet --no-deps "$ROOT"
+# gradviz's own requirements (pyproject.toml), with `tensorflow` renamed to
+# $TF_PACKAGE and the version range kept; pip evaluates the markers.
+"$VPY" - "$TF_PACKAGE" >"$BUILD/requirements.txt" <<'PY'
+import re, sys
+from importlib.metadata import requires
+for req in requires("gradviz") or []:
+    if "extra ==" not in req:
+        print(re.sub(r"^tensorflow(?=[\s<>=!~;\[]|$)", sys.argv[1], req, flags=re.IGNORECASE))
+PY
+"$VPY" -m pip install --quiet -r "$BUILD/requirements.txt"
 VERSION=$("$VPY" -c 'import gradviz; print(gradviz.__version__)')
 
 say "pyinstaller $("$VPY" -m PyInstaller --version), gradviz $VERSION"
 (cd "$BUILD" && "$VPY" -m PyInstaller --noconfirm --clean --log-level WARN \
     --distpath "$DIST" --workpath "$BUILD/work" "$ROOT/packaging/gradviz.spec")
-# TensorFlow's two libraries ship with full symbol tables (about 240 MB); drop
+# TensorFlow's two libraries ship with full symbol tables (about 220 MB); drop
 # them, keeping the dynamic symbols.  Not PyInstaller's strip=True: stripping
 # every library breaks numpy's bundled OpenBLAS.  The self-test below checks.
 if command -v strip >/dev/null; then
