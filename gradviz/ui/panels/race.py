@@ -304,9 +304,11 @@ class RacePanel(Panel):
         self._curves, self._edit_marks, self._diverge_marks = [], [], []
         for lane, lane_name in enumerate(layout.lane_names):
             curve = pg.PlotDataItem(pen=lane_pen(lane, t), connect="finite")
+            plot.addItem(curve)
+            # After addItem, which gives the item its plot's (off) downsampling settings.
+            # A 20 000-epoch race then draws a few points per pixel; the history keeps them all.
             curve.setDownsampling(auto=True, method="peak")
             curve.setClipToView(True)
-            plot.addItem(curve)
             legend.addItem(curve, lane_name)
             color = lane_color(lane, t)
             edit = pg.PlotDataItem(pen=None, symbol="t", symbolSize=12, symbolBrush=color,

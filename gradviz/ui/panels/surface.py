@@ -294,9 +294,10 @@ class SurfacePanel(Panel):
                 item.setZValue(z)
                 plot.addItem(item, ignoreBounds=True)
             curve = pg.PlotDataItem(connect="finite")
+            loss.addItem(curve)
+            # After addItem, which gives the item its plot's (off) downsampling settings.
             curve.setDownsampling(auto=True, method="peak")
             curve.setClipToView(True)
-            loss.addItem(curve)
             # The legend draws a sample from its item's current symbol options, which an
             # empty head item loses: give it an item of its own that always has a point.
             sample = pg.PlotDataItem([0.0], [0.0], symbol=lane_symbol(lane), symbolSize=12)
