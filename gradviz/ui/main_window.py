@@ -41,6 +41,7 @@ from gradviz.ui.panels import EXTRA_PANELS, PANELS, LabPanel, Panel, SurfacePane
 from gradviz.ui.race_editor import RaceEditor
 from gradviz.ui.tf_loader import TensorFlowLoader
 from gradviz.ui.transport import TransportBar
+from gradviz.ui.watchdog import EpochWatchdog, SlowEpochBanner
 
 __all__ = ["Banner", "MainWindow"]
 
@@ -148,6 +149,8 @@ class MainWindow(QMainWindow):
         self.edit_lanes_button.setToolTip("Add or remove lanes, tune their optimizers, the model and the data (Ctrl+E)")
         self._race_editor: RaceEditor | None = None
         self.banner = Banner()
+        self.watchdog = EpochWatchdog(self.controller, parent=self)
+        self.slow_epoch_banner = SlowEpochBanner(self.watchdog, self.controller)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for panel in self.panels:
@@ -204,6 +207,7 @@ class MainWindow(QMainWindow):
         centre_layout.setContentsMargins(4, 8, 8, 0)
         centre_layout.setSpacing(4)
         centre_layout.addWidget(self.banner)
+        centre_layout.addWidget(self.slow_epoch_banner)
         centre_layout.addWidget(self.callout)
         self._all_panels = QSplitter(Qt.Orientation.Vertical)
         self._all_panels.hide()
