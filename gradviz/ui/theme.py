@@ -23,6 +23,7 @@ __all__ = [
     "lane_style",
     "lane_symbol",
     "superscript",
+    "theme_named",
 ]
 
 # Okabe & Ito (2008), in the order lanes take them: the first four (the
@@ -102,8 +103,13 @@ def lane_color(lane: int, theme: Theme = LIGHT) -> QColor:
     return QColor(hex_)
 
 
+def theme_named(name: str) -> Theme:
+    """``LIGHT`` or ``DARK`` by name; ``LIGHT`` for any other name."""
+    return DARK if name == DARK.name else LIGHT
+
+
 def lane_style(lane: int) -> Qt.PenStyle:
-    """Line style: solid for the first eight lanes, then dashed, dotted, ..."""
+    """Line style: solid, dashed, dotted, dash-dot, dash-dot-dot, in turn (shifted after eight lanes)."""
     return _STYLES[(lane // len(OKABE_ITO) + lane) % len(_STYLES)]
 
 

@@ -87,6 +87,9 @@ class ActivationsPanel(Panel):
         self._hist_curves: list[list[pg.PlotDataItem]] = []  # [shown layer][lane]
         self._var_curves: list[pg.PlotDataItem] = []
         self._frac_bars: list[pg.BarGraphItem] = []
+        # The lane's marker on top of each of its bars, and its legend sample (not colour alone).
+        self._frac_tops: list[pg.ScatterPlotItem] = []
+        self._frac_samples: list[pg.PlotDataItem] = []
         self._frac_kind: np.ndarray = np.zeros((0, 0), dtype=np.int8)  # 1 saturation, 2 dead, 0 n/a
         self._var_plot: pg.PlotItem | None = None
         self._frac_plot: pg.PlotItem | None = None
@@ -214,7 +217,7 @@ class ActivationsPanel(Panel):
         frac.enableAutoRange(x=False, y=False)
         frac_legend = self._add_legend(frac, offset=(10, 8))
         kinds = np.zeros((n, n_layers), dtype=np.int8)
-        self._frac_bars = []
+        self._frac_bars, self._frac_tops, self._frac_samples = [], [], []
         for lane, lane_name in enumerate(layout.lane_names):
             for k, act in enumerate(layout.activations[lane]):
                 kinds[lane, k] = 1 if act in SATURATING else 2 if act in DYING else 0
@@ -222,9 +225,14 @@ class ActivationsPanel(Panel):
             what = {frozenset({1}): "saturated", frozenset({2}): "dead", frozenset({1, 2}): "saturated/dead"}
             label = f"{lane_name}: {what.get(frozenset(used), 'n/a (no sigmoid/tanh or ReLU-like layer)')}"
             bars = pg.BarGraphItem(x=np.empty(0), height=np.empty(0), width=0.1)
+            tops = pg.ScatterPlotItem(symbol=lane_symbol(lane))
             frac.addItem(bars)
-            frac_legend.addItem(bars, label)
+            frac.addItem(tops)
+            sample = pg.PlotDataItem([0.0], [0.0], pen=None, symbol=lane_symbol(lane))
+            frac_legend.addItem(sample, label)
             self._frac_bars.append(bars)
+            self._frac_tops.append(tops)
+            self._frac_samples.append(sample)
         self._frac_kind = kinds
         self._caption.setText(
             note + f" Variance ≤ {superscript(-12)} is drawn at {superscript(-12)}. Saturated: |output| "
@@ -239,9 +247,30 @@ class ActivationsPanel(Panel):
         t = self._theme
         _offsets, width = grouped_offsets(len(self._frac_bars))
         for lane, bars in enumerate(self._frac_bars):
-            fill = QColor(lane_color(lane, t))
+            color = lane_color(lane, t)
+            fill = QColor(color)
             fill.setAlpha(220)
             bars.setOpts(brush=pg.mkBrush(fill), pen=pg.mkPen(QColor(t.foreground), width=0.5), width=width)
+            self._frac_tops[lane].setPen(pg.mkPen(t.foreground, width=self._px(1)))
+            self._frac_tops[lane].setBrush(pg.mkBrush(color))
+            self._frac_tops[lane].setSize(self._px(8))
+            sample = self._frac_samples[lane]
+            sample.setSymbolSize(self._px(10))
+            sample.setSymbolBrush(color)
+            sample.setSymbolPen(pg.mkPen(t.foreground, width=self._px(1)))
+        # Lane colours change with the theme (black turns grey on dark); widths with the line scale.
+        for curves in self._hist_curves:
+            for lane, curve in enumerate(curves):
+                fill = QColor(lane_color(lane, t))
+                fill.setAlpha(40)
+                curve.setPen(self._lane_pen(lane, width=1.5))
+                curve.setBrush(pg.mkBrush(fill))
+        for lane, curve in enumerate(self._var_curves):
+            color = lane_color(lane, t)
+            curve.setPen(self._lane_pen(lane))
+            curve.setSymbolSize(self._px(7))
+            curve.setSymbolBrush(color)
+            curve.setSymbolPen(pg.mkPen(color))
 
     # rendering -----------------------------------------------------------
 
@@ -281,9 +310,12 @@ class ActivationsPanel(Panel):
             ok = np.isfinite(value) & (kind > 0)
             bars.setOpts(x=layers[ok] + offsets[lane], height=100.0 * np.clip(value[ok], 0, 1),
                          width=width)
+            self._frac_tops[lane].setData(x=layers[ok] + offsets[lane], y=100.0 * np.clip(value[ok], 0, 1))
 
     def _set_lane_items_visible(self, lane: int, visible: bool) -> None:
         for curves in self._hist_curves:
             curves[lane].setVisible(visible)
         self._var_curves[lane].setVisible(visible)
         self._frac_bars[lane].setVisible(visible)
+        self._frac_tops[lane].setVisible(visible)
+        self._frac_samples[lane].setVisible(visible)

@@ -14,13 +14,13 @@ from typing import ClassVar
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QFontMetrics, QPalette, QPen
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from gradviz.engine.history import RunHistory
-from gradviz.ui.theme import LIGHT, Theme, lane_color, superscript
+from gradviz.ui.theme import LIGHT, Theme, lane_color, lane_pen, superscript
 
-__all__ = ["DecadeAxis", "Panel", "finite", "grouped_offsets", "has_finite", "safe_log10"]
+__all__ = ["DecadeAxis", "Panel", "finite", "grouped_offsets", "has_finite", "marker_indices", "safe_log10"]
 
 
 def finite(a: np.ndarray) -> np.ndarray:
@@ -49,6 +49,24 @@ def grouped_offsets(n_lanes: int, group_width: float = 0.8) -> tuple[np.ndarray,
     width = group_width / max(1, n_lanes)
     offsets = (np.arange(n_lanes) - (n_lanes - 1) / 2.0) * width
     return offsets, width
+
+
+def marker_indices(n_points: int, step: int, lane: int, n_lanes: int) -> np.ndarray:
+    """Indices of the points of a lane's curve that carry its marker symbol.
+
+    Every ``step``-th point and always the last one (the current epoch), so a
+    lane is known by its marker as well as its colour and line style without
+    burying a long curve in symbols.  Each lane starts at a different offset,
+    so overlapping curves do not hide each other's markers.
+    """
+    if n_points <= 0:
+        return np.zeros(0, dtype=np.intp)
+    step = max(1, int(step))
+    offset = (lane * step) // max(1, n_lanes)
+    idx = np.arange(offset, n_points, step, dtype=np.intp)
+    if not idx.size or idx[-1] != n_points - 1:
+        idx = np.append(idx, n_points - 1)
+    return idx
 
 
 class DecadeAxis(pg.AxisItem):
@@ -106,6 +124,7 @@ class Panel(QWidget):
         self._epoch = 0
         self._lane_visible: list[bool] = []
         self._font_scale = 1.0
+        self._line_scale = 1.0
         self._theme = theme
         self._plots: list[pg.PlotItem] = []
         self._labels: dict[tuple[int, str], str] = {}
@@ -144,6 +163,11 @@ class Panel(QWidget):
     @property
     def font_scale(self) -> float:
         return self._font_scale
+
+    @property
+    def line_scale(self) -> float:
+        """Multiplies every line width and marker size (1.0 = normal; presentation mode uses more)."""
+        return self._line_scale
 
     def bind(self, history: RunHistory) -> None:
         """Show a new run: (re)create the plot items for its lanes and layers.
@@ -185,16 +209,30 @@ class Panel(QWidget):
         return self._lane_visible[lane]
 
     def set_font_scale(self, scale: float) -> None:
-        """Scale every font of the panel (1.0 = normal; presentation mode uses ~1.6)."""
-        if not math.isfinite(scale) or scale <= 0:
-            raise ValueError(f"font scale must be a positive number, not {scale!r}")
-        self._font_scale = float(scale)
-        self._apply_style()
-        self._update_header()
+        """Scale every font of the panel (1.0 = normal; presentation mode scales with the screen)."""
+        self.set_appearance(font_scale=scale)
+
+    def set_line_scale(self, scale: float) -> None:
+        """Scale every line width and marker size (1.0 = normal)."""
+        self.set_appearance(line_scale=scale)
 
     def set_theme(self, theme: Theme) -> None:
         """Switch between light and dark plots; lane colours follow."""
-        self._theme = theme
+        self.set_appearance(theme=theme)
+
+    def set_appearance(
+        self, *, theme: Theme | None = None, font_scale: float | None = None, line_scale: float | None = None,
+    ) -> None:
+        """Change theme, font scale and line scale at once (one restyle instead of three)."""
+        for name, value in (("font scale", font_scale), ("line scale", line_scale)):
+            if value is not None and (not math.isfinite(value) or value <= 0):
+                raise ValueError(f"{name} must be a positive number, not {value!r}")
+        if theme is not None:
+            self._theme = theme
+        if font_scale is not None:
+            self._font_scale = float(font_scale)
+        if line_scale is not None:
+            self._line_scale = float(line_scale)
         self._apply_style()
         self._update_header()
 
@@ -211,6 +249,14 @@ class Panel(QWidget):
 
     def _style_items(self) -> None:
         """Re-apply theme/font to items that are not plots (lane pens, tables ...)."""
+
+    def _lane_pen(self, lane: int, width: float = 2.0) -> QPen:
+        """The lane's pen (colour and line style) at ``width`` times the line scale."""
+        return lane_pen(lane, self._theme, width * self._line_scale)
+
+    def _px(self, size: float) -> float:
+        """A marker size or line width in pixels, times the line scale."""
+        return size * self._line_scale
 
     def _epoch_text(self, epoch: int) -> str:
         if epoch == 0:
@@ -263,6 +309,10 @@ class Panel(QWidget):
         self._titles[id(plot)] = text
         t = self._theme
         plot.setTitle(text, size=f"{t.point_size(self._font_scale, 1):.1f}pt", color=t.foreground)
+        # pyqtgraph fixes the title row at 30 px, which clips large (presentation) text.
+        height = max(30, round(QFontMetrics(t.font(self._font_scale, 1)).height() * 1.3))
+        plot.titleLabel.setMaximumHeight(height)
+        plot.layout.setRowFixedHeight(0, height)
 
     def _add_legend(self, plot: pg.PlotItem, **kwargs: object) -> pg.LegendItem:
         legend = plot.addLegend(**kwargs)
@@ -298,12 +348,16 @@ class Panel(QWidget):
         for plot in self._plots:
             for side in ("left", "bottom", "right", "top"):
                 axis = plot.getAxis(side)
-                axis.setPen(pg.mkPen(t.foreground))
+                axis.setPen(pg.mkPen(t.foreground, width=self._line_scale))
                 axis.setTextPen(pg.mkPen(t.foreground))
-                axis.setStyle(tickFont=tick_font, tickTextOffset=max(2, round(3 * scale)))
+                axis.setStyle(tickFont=tick_font, tickTextOffset=max(2, round(3 * scale)),
+                              tickLength=-round(5 * self._line_scale))
                 label = self._labels.get((id(plot), side))
                 if label is not None:
                     plot.setLabel(side, label, **self._label_style())
+            # A title longer than its plot is clipped instead of pushing the canvas past the panel
+            # (large presentation fonts on a narrow screen).
+            plot.titleLabel.setMinimumWidth(0)
             grid_x, grid_y = self._grids.get(id(plot), (True, True))
             plot.showGrid(x=grid_x, y=grid_y, alpha=t.grid_alpha)
             title = self._titles.pop(id(plot), None)

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QWidget
 
 from gradviz.engine.history import RunHistory
 from gradviz.ui.panels.base import Panel, finite, grouped_offsets, layer_ticks, safe_log10
-from gradviz.ui.theme import LIGHT, Theme, lane_color, superscript
+from gradviz.ui.theme import LIGHT, Theme, lane_color, lane_symbol, superscript
 
 __all__ = ["GradientsPanel"]
 
@@ -63,6 +63,10 @@ class GradientsPanel(Panel):
         self._heat_plots: list[pg.PlotItem] = []
         self._bars: list[pg.BarGraphItem] = []
         self._floor_marks: list[pg.ScatterPlotItem] = []
+        # The lane's marker on top of each of its bars, and its legend sample:
+        # bars would otherwise tell lanes apart by colour alone.
+        self._tops: list[pg.ScatterPlotItem] = []
+        self._samples: list[pg.PlotDataItem] = []
         self._color_bar: pg.ColorBarItem | None = None
         self._bar_plot: pg.PlotItem | None = None
         self._cache = np.empty((0, 0, 0), dtype=np.float32)
@@ -110,6 +114,7 @@ class GradientsPanel(Panel):
         n, n_layers = layout.n_lanes, layout.max_layers
         self._view.clear()
         self._images, self._heat_plots, self._bars, self._floor_marks = [], [], [], []
+        self._tops, self._samples = [], []
         self._cache = np.full((n, n_layers, max(16, len(history), layout.epochs + 1)), np.nan, np.float32)
         self._cached_rows = 0
         self._bar_top = hi
@@ -143,10 +148,6 @@ class GradientsPanel(Panel):
             self._heat_plots.append(plot)
             self._images.append(image)
         self._color_bar = pg.ColorBarItem(values=self._levels, colorMap="viridis", interactive=False, width=14)
-        step = 1 if hi - lo <= 6 else 2
-        major = [(float(k), superscript(k)) for k in range(math.ceil(lo), math.floor(hi) + 1, step)]
-        minor = [(float(k), "") for k in range(math.ceil(lo), math.floor(hi) + 1)]
-        self._color_bar.axis.setTicks([major, minor])
         self._color_bar.setImageItem(self._images)
         heat.addItem(self._color_bar, row=0, col=ncols, rowspan=nrows)
         for c in range(ncols):
@@ -164,14 +165,19 @@ class GradientsPanel(Panel):
         bar_plot.setYRange(lo, hi, padding=0)
         bar_plot.enableAutoRange(x=False, y=False)
         legend = self._add_legend(bar_plot, offset=(-10, 8), colCount=min(n, 4))
-        for lane_name in layout.lane_names:
+        for lane, lane_name in enumerate(layout.lane_names):
             bars = pg.BarGraphItem(x=np.empty(0), height=np.empty(0), width=0.1, y0=lo)
             marks = pg.ScatterPlotItem(symbol="x", size=9)
+            tops = pg.ScatterPlotItem(symbol=lane_symbol(lane))
             bar_plot.addItem(bars)
             bar_plot.addItem(marks)
-            legend.addItem(bars, lane_name)
+            bar_plot.addItem(tops)
+            sample = pg.PlotDataItem([0.0], [0.0], pen=None, symbol=lane_symbol(lane))
+            legend.addItem(sample, lane_name)
             self._bars.append(bars)
             self._floor_marks.append(marks)
+            self._tops.append(tops)
+            self._samples.append(sample)
         self._caption.setText(
             f"Heatmaps and bars share one fixed scale, {superscript(int(lo))} … {superscript(int(hi))}. "
             f"Darkest colour / ✕: a zero gradient (dead layer) or one below {superscript(int(lo))}, "
@@ -188,15 +194,31 @@ class GradientsPanel(Panel):
             fill = QColor(color)
             fill.setAlpha(220)
             bars.setOpts(brush=pg.mkBrush(fill), pen=pg.mkPen(QColor(t.foreground), width=0.5), width=width)
-            self._floor_marks[lane].setPen(pg.mkPen(color, width=2))
+            self._floor_marks[lane].setPen(pg.mkPen(color, width=self._px(2)))
             self._floor_marks[lane].setBrush(pg.mkBrush(color))
+            self._floor_marks[lane].setSize(self._px(9))
+            self._tops[lane].setPen(pg.mkPen(t.foreground, width=self._px(1)))
+            self._tops[lane].setBrush(pg.mkBrush(color))
+            self._tops[lane].setSize(self._px(8))
+            sample = self._samples[lane]
+            sample.setSymbolSize(self._px(10))
+            sample.setSymbolBrush(color)
+            sample.setSymbolPen(pg.mkPen(t.foreground, width=self._px(1)))
         if self._color_bar is not None:
             axis = self._color_bar.axis
+            lo, hi = self._levels
+            step = 1 if hi - lo <= 6 else 2
+            if self._font_scale >= 1.5:
+                step *= 2  # large text: fewer labels, or the short bar would drop them all
+            major = [(float(k), superscript(k)) for k in range(math.floor(hi), math.ceil(lo) - 1, -step)]
+            minor = [(float(k), "") for k in range(math.ceil(lo), math.floor(hi) + 1)]
+            axis.setTicks([major, minor])
             axis.setPen(pg.mkPen(t.foreground))
             axis.setTextPen(pg.mkPen(t.foreground))
             # The bar is short; let decade labels fill it rather than drop every other one.
             axis.setStyle(tickFont=t.font(self._font_scale, -0.5), textFillLimits=[(0, 0.95)])
             axis.setLabel("‖∂L/∂W‖ (colour, log scale)", **self._label_style())
+            axis.setWidth(None)  # ColorBarItem fixes 45 px: scaled-up labels would overlap the axis title
 
     # rendering -----------------------------------------------------------
 
@@ -246,6 +268,7 @@ class GradientsPanel(Panel):
             bars.setOpts(x=xs, height=logs - lo, y0=lo, width=width)
             clamped = g[ok] <= self.floor
             self._floor_marks[lane].setData(x=xs[clamped], y=np.full(int(clamped.sum()), lo + 0.15))
+            self._tops[lane].setData(x=xs[~clamped], y=logs[~clamped])
             if logs.size and self._lane_visible[lane]:
                 top = max(top, float(np.ceil(logs.max() + 0.2)))
         if top > self._bar_top and self._bar_plot is not None:
@@ -256,3 +279,5 @@ class GradientsPanel(Panel):
         self._images[lane].setVisible(visible)
         self._bars[lane].setVisible(visible)
         self._floor_marks[lane].setVisible(visible)
+        self._tops[lane].setVisible(visible)
+        self._samples[lane].setVisible(visible)

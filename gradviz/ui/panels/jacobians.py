@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QWidget
 
 from gradviz.engine.history import RunHistory
 from gradviz.ui.panels.base import Panel, finite, grouped_offsets, has_finite, layer_ticks
-from gradviz.ui.theme import LIGHT, Theme, lane_color, lane_pen, lane_symbol, superscript
+from gradviz.ui.theme import LIGHT, Theme, lane_color, lane_symbol, superscript
 
 __all__ = ["JacobiansPanel", "clamp_to_floor"]
 
@@ -284,17 +284,17 @@ class JacobiansPanel(Panel):
         return clamp_to_floor(history.layer(probe), floor)[0]
 
     def _unit_pen(self) -> QPen:
-        return pg.mkPen(self._theme.foreground, width=1.5, style=Qt.PenStyle.DashLine)
+        return pg.mkPen(self._theme.foreground, width=self._px(1.5), style=Qt.PenStyle.DashLine)
 
     # Solid = predicted, dashed = measured for every lane (lanes differ by colour and marker here),
     # so the two curves of one lane never share a line style.
     def _product_pen(self, lane: int) -> QPen:
-        pen = lane_pen(lane, self._theme, width=2.0)
+        pen = self._lane_pen(lane, width=2.0)
         pen.setStyle(Qt.PenStyle.SolidLine)
         return pen
 
     def _measured_pen(self, lane: int) -> QPen:
-        pen = lane_pen(lane, self._theme, width=1.5)
+        pen = self._lane_pen(lane, width=1.5)
         pen.setStyle(Qt.PenStyle.DashLine)
         return pen
 
@@ -314,7 +314,9 @@ class JacobiansPanel(Panel):
                 marks.setSymbolPen(pg.mkPen(color, width=2))
             self._sigma_max[lane].setSymbolBrush(color)
             self._sigma_max[lane].setSymbolPen(pg.mkPen(color))
-            self._spread[lane].setPen(pg.mkPen(color, width=2))
+            self._spread[lane].setPen(pg.mkPen(color, width=self._px(2)))
+            for item in (prod, meas, self._sigma_max[lane]):
+                item.setSymbolSize(self._px(8))
         if self._key:
             muted = QColor(t.muted)
             self._key[0].setPen(pg.mkPen(muted, width=2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,8 +23,8 @@ from PySide6.QtWidgets import (
 )
 
 from gradviz.engine.history import RunHistory
-from gradviz.ui.panels.base import Panel, finite, has_finite
-from gradviz.ui.theme import LIGHT, Theme, lane_color, lane_icon, lane_pen
+from gradviz.ui.panels.base import Panel, finite, has_finite, marker_indices
+from gradviz.ui.theme import LIGHT, Theme, lane_color, lane_icon, lane_pen, lane_symbol
 
 __all__ = ["LeaderboardRow", "RacePanel"]
 
@@ -113,6 +114,11 @@ class RacePanel(Panel):
         self._edit_marks: list[pg.PlotDataItem] = []
         self._diverge_marks: list[pg.PlotDataItem] = []
         self._fits: list[pg.PlotDataItem] = []
+        # Each lane's marker symbol on a few points of its curves, and its legend sample.
+        self._marks: list[pg.PlotDataItem] = []
+        self._fit_marks: list[pg.PlotDataItem] = []
+        self._samples: list[pg.PlotDataItem] = []
+        self._mark_step = 1
         self._edit_labels: list[pg.TextItem] = []
         self._data_points: pg.ScatterPlotItem | None = None
         self._threshold_line: pg.InfiniteLine | None = None
@@ -302,6 +308,8 @@ class RacePanel(Panel):
         self._legends.append(legend)
         self._legend = legend
         self._curves, self._edit_marks, self._diverge_marks = [], [], []
+        self._marks, self._fit_marks, self._samples = [], [], []
+        self._mark_step = max(1, math.ceil(max(layout.epochs, 1) / 10))
         for lane, lane_name in enumerate(layout.lane_names):
             curve = pg.PlotDataItem(pen=lane_pen(lane, t), connect="finite")
             plot.addItem(curve)
@@ -309,7 +317,13 @@ class RacePanel(Panel):
             # A 20 000-epoch race then draws a few points per pixel; the history keeps them all.
             curve.setDownsampling(auto=True, method="peak")
             curve.setClipToView(True)
-            legend.addItem(curve, lane_name)
+            marks = pg.PlotDataItem(pen=None, symbol=lane_symbol(lane))
+            plot.addItem(marks)
+            self._marks.append(marks)
+            # The legend shows line style and marker together, as the curve does.
+            sample = pg.PlotDataItem([0.0], [0.0], pen=lane_pen(lane, t), symbol=lane_symbol(lane))
+            legend.addItem(sample, lane_name)
+            self._samples.append(sample)
             color = lane_color(lane, t)
             edit = pg.PlotDataItem(pen=None, symbol="t", symbolSize=12, symbolBrush=color,
                                    symbolPen=pg.mkPen(t.foreground, width=1))
@@ -351,6 +365,9 @@ class RacePanel(Panel):
                 item = pg.PlotDataItem(pen=lane_pen(lane, t, width=2.5), connect="finite")
                 fit.addItem(item)
                 self._fits.append(item)
+                marks = pg.PlotDataItem(pen=None, symbol=lane_symbol(lane))
+                fit.addItem(marks)
+                self._fit_marks.append(marks)
             gx = finite(layout.grid_x)
             if has_finite(gx):
                 fit.setXRange(np.nanmin(gx), np.nanmax(gx), padding=0.02)
@@ -378,11 +395,30 @@ class RacePanel(Panel):
         t = self._theme
         scale = self._font_scale
         for lane, curve in enumerate(self._curves):
-            curve.setPen(lane_pen(lane, t))
+            color = lane_color(lane, t)
+            curve.setPen(self._lane_pen(lane))
+            for item in (self._marks[lane], self._samples[lane]):
+                item.setSymbolSize(self._px(8))
+                item.setSymbolBrush(color)
+                item.setSymbolPen(pg.mkPen(t.background, width=self._px(1)))
+            self._samples[lane].setPen(self._lane_pen(lane))
+            self._edit_marks[lane].setSymbolSize(self._px(12))
+            self._edit_marks[lane].setSymbolBrush(color)
+            self._edit_marks[lane].setSymbolPen(pg.mkPen(t.foreground, width=self._px(1)))
+            self._diverge_marks[lane].setSymbolSize(self._px(16))
+            self._diverge_marks[lane].setSymbolBrush(color)
+            self._diverge_marks[lane].setSymbolPen(pg.mkPen(color, width=self._px(2)))
         for lane, item in enumerate(self._fits):
-            item.setPen(lane_pen(lane, t, width=2.5))
+            item.setPen(self._lane_pen(lane, width=2.5))
+            marks = self._fit_marks[lane]
+            marks.setSymbolSize(self._px(8))
+            marks.setSymbolBrush(lane_color(lane, t))
+            marks.setSymbolPen(pg.mkPen(t.background, width=self._px(1)))
         if self._data_points is not None:
             self._data_points.setBrush(pg.mkBrush(QColor(t.muted)))
+            self._data_points.setSize(self._px(5))
+        if self._threshold_line is not None:
+            self._threshold_line.setPen(pg.mkPen(t.muted, width=self._px(1), style=Qt.PenStyle.DashLine))
         font = t.font(scale, -0.5)
         for label in self._edit_labels:
             label.setFont(font)
@@ -442,6 +478,9 @@ class RacePanel(Panel):
                 curve.setData(x, ys)
             else:
                 curve.setData(x=np.empty(0), y=np.empty(0))
+            idx = marker_indices(len(x), self._mark_step, lane, len(self._curves))
+            idx = idx[np.isfinite(ys[idx])]
+            self._marks[lane].setData(x[idx], ys[idx])
             ex = [e.epoch for e in edits if e.lane == lane and np.isfinite(shown[lane, e.epoch - first])]
             if ex:
                 ex_arr = np.asarray(ex, dtype=np.float64)
@@ -475,8 +514,12 @@ class RacePanel(Panel):
                 p = None if pred is None else finite(pred[lane])
                 if p is not None and grid is not None and has_finite(p):
                     item.setData(grid, p)
+                    idx = marker_indices(len(grid), max(1, len(grid) // 8), lane, len(self._fits))
+                    idx = idx[np.isfinite(p[idx]) & np.isfinite(grid[idx])]
+                    self._fit_marks[lane].setData(grid[idx], p[idx])
                 else:
                     item.setData(x=np.empty(0), y=np.empty(0))
+                    self._fit_marks[lane].setData(x=np.empty(0), y=np.empty(0))
 
         self._rows = self._rank(y, epoch, diverged_at)
         self._fill_table()
@@ -541,7 +584,8 @@ class RacePanel(Panel):
                 name_item.setToolTip(f"{r.name}{'' if visible else ' (hidden)'}")
 
     def _set_lane_items_visible(self, lane: int, visible: bool) -> None:
-        for items in (self._curves, self._edit_marks, self._diverge_marks, self._fits):
+        for items in (self._curves, self._edit_marks, self._diverge_marks, self._fits, self._marks,
+                      self._fit_marks, self._samples):
             if lane < len(items):
                 items[lane].setVisible(visible)
 

@@ -20,13 +20,13 @@ from PySide6.QtWidgets import QLabel, QSplitter, QWidget
 from gradviz.engine.history import RunHistory
 from gradviz.engine.surfaces import SurfaceInfo
 from gradviz.ui.panels.base import Panel, finite, has_finite
-from gradviz.ui.theme import LIGHT, Theme, lane_color, lane_pen, lane_symbol
+from gradviz.ui.theme import LIGHT, Theme, lane_color, lane_symbol
 
 __all__ = ["NOT_A_SURFACE", "SurfacePanel"]
 
 NOT_A_SURFACE = "This run is not a loss-surface race: there is no 2-D function to draw."
 
-_COLORMAP = "cividis"  # perceptually uniform and colour-blind safe; dark = low f
+_COLORMAP = "viridis"  # perceptually uniform, colour-blind safe, as every heatmap here; dark = low f
 _EMPTY = np.empty(0)
 
 
@@ -346,23 +346,29 @@ class SurfacePanel(Panel):
             self._image.setOpacity(0.5 if not t.dark else 0.55)
         edge = pg.mkPen(t.foreground if not t.dark else t.background, width=1.2)
         if self._minima is not None:
+            self._minima.setSize(self._px(20))
             self._minima.setPen(edge)
             self._minima.setBrush(pg.mkBrush("#FFFFFF" if not t.dark else "#F0F0F0"))
         if self._start is not None:
-            self._start.setPen(pg.mkPen(t.foreground, width=3))
+            self._start.setSize(self._px(18))
+            self._start.setPen(pg.mkPen(t.foreground, width=self._px(3)))
             self._start.setBrush(pg.mkBrush(t.foreground))
         for lane, path in enumerate(self._paths):
             color = lane_color(lane, t)
-            path.setPen(lane_pen(lane, t, width=2.5))
+            path.setPen(self._lane_pen(lane, width=2.5))
+            path.setSymbolSize(self._px(5))
+            self._heads[lane].setSymbolSize(self._px(15))
+            self._diverge_marks[lane].setSymbolSize(self._px(16))
             path.setSymbolBrush(color)
             path.setSymbolPen(pg.mkPen(color, width=1))
             self._heads[lane].setSymbolBrush(color)
             self._heads[lane].setSymbolPen(pg.mkPen(t.foreground, width=1.5))
             self._diverge_marks[lane].setSymbolBrush(color)
-            self._diverge_marks[lane].setSymbolPen(pg.mkPen(color, width=3))
-            self._curves[lane].setPen(lane_pen(lane, t, width=2.5))
+            self._diverge_marks[lane].setSymbolPen(pg.mkPen(color, width=self._px(3)))
+            self._curves[lane].setPen(self._lane_pen(lane, width=2.5))
             sample = self._samples[lane]
-            sample.setPen(lane_pen(lane, t, width=2.5))
+            sample.setPen(self._lane_pen(lane, width=2.5))
+            sample.setSymbolSize(self._px(12))
             sample.setSymbolBrush(color)
             sample.setSymbolPen(pg.mkPen(t.foreground, width=1.5))
         self._message.setStyleSheet(
