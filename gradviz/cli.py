@@ -56,8 +56,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Watch neural networks learn. Without a command, opens the window.",
     )
     parser.add_argument("--version", action="version", version=f"gradviz {__version__}")
-    parser.add_argument("--lesson", default="race", metavar="LESSON|SPEC.json",
-                        help="lesson name or spec file to open (default: race)")
+    parser.add_argument("--lesson", default=None, metavar="LESSON|SPEC.json",
+                        help="lesson name or spec file to open (default: the last one opened, else race)")
     parser.add_argument("--play", action="store_true", help="start training as soon as the window is ready")
     parser.add_argument("--epochs", type=_positive_int, metavar="N", help="train for N epochs instead")
     parser.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window to PATH")
@@ -65,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="record the panels as an animated GIF (or MP4, needs ffmpeg), written when the run ends")
     parser.add_argument("--quit-when-done", action="store_true",
                         help="exit after the run ends (with --play) or after the first frame")
+    parser.add_argument("--presentation", action="store_true",
+                        help="start in presentation mode: full screen, large text (F5 or Esc leaves it)")
     parser.add_argument("--self-test", action="store_true",
                         help="train a tiny run offscreen, render every panel, print one line; exit 0 if all is well")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -114,6 +116,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
         screenshot=args.screenshot,
         record=args.record,
         quit_when_done=args.quit_when_done,
+        presentation=args.presentation,
     )
 
 

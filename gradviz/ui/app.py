@@ -15,11 +15,12 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
 from gradviz.engine.errors import SpecError
-from gradviz.engine.lessons import Lesson, resolve
+from gradviz.engine.lessons import Lesson, lesson_names, resolve
 from gradviz.ui.controller import RunState
 from gradviz.ui.garbage import GuiGarbageCollector
 from gradviz.ui.main_window import MainWindow
 from gradviz.ui.recorder import RecordingError, check_record_path
+from gradviz.ui.settings import SettingsStore, remembered_lesson
 
 __all__ = ["run_app"]
 
@@ -124,20 +125,22 @@ class _Session(QObject):
 
 
 def run_app(
-    lesson: str = "race",
+    lesson: str | None = "race",
     play: bool = False,
     epochs: int | None = None,
     screenshot: str | None = None,
     quit_when_done: bool = False,
     argv: list[str] | None = None,
     record: str | None = None,
+    presentation: bool = False,
 ) -> int:
     """Open the window on ``lesson`` and run the Qt event loop; returns the exit code.
 
     Parameters
     ----------
     lesson
-        A lesson name (``race``, ``vanishing`` ...) or the path of a SPEC.json.
+        A lesson name (``race``, ``vanishing`` ...) or the path of a SPEC.json;
+        ``None``: the lesson open when the window last closed (else ``race``).
     play
         Start training as soon as TensorFlow is ready.
     epochs
@@ -152,6 +155,8 @@ def run_app(
         with ``ffmpeg``), written when the run ends (or the window closes).
     argv
         Arguments for QApplication (Qt's own switches); ``sys.argv[:1]`` if ``None``.
+    presentation
+        Open in presentation mode (full screen, large text; F5 or Esc leaves it).
 
     Returns
     -------
@@ -159,6 +164,11 @@ def run_app(
         0 on success, 1 if the run, the screenshot or the recording failed, 2 for a bad lesson,
         spec or recording path.
     """
+    # A scripted run (screenshots for slides, smoke tests) reads the learner's
+    # settings but leaves them as they were.
+    settings = SettingsStore(writable=screenshot is None and not quit_when_done)
+    if lesson is None:
+        lesson = remembered_lesson(settings.load(), lesson_names())
     try:
         chosen = _choose_lesson(lesson, epochs)
         if record is not None:
@@ -172,7 +182,9 @@ def run_app(
     app.setApplicationName("gradviz")
     collector = GuiGarbageCollector(parent=app)
     collector.start()
-    window = MainWindow(chosen)
+    window = MainWindow(chosen, settings=settings)
+    if presentation:
+        window.presentation.enter()
     window.loader.ready.connect(collector.freeze)
     collector.follow(window.controller)
     session = _Session(app, window, play=play, screenshot=screenshot, quit_when_done=quit_when_done,

@@ -34,12 +34,16 @@ from gradviz.engine.history import RunHistory
 from gradviz.engine.lab import lab_grid
 from gradviz.engine.lessons import Lesson, lesson_names, load_lesson
 from gradviz.engine.spec import LaneSpec, RunSpec
+from gradviz.ui.appearance import Appearance
 from gradviz.ui.controller import RunController, RunState
 from gradviz.ui.export import install_export_actions
 from gradviz.ui.lanes import LaneList, LaneVisibility
 from gradviz.ui.panels import EXTRA_PANELS, PANELS, LabPanel, Panel, SurfacePanel
+from gradviz.ui.presentation import PresentationMode
 from gradviz.ui.race_editor import RaceEditor
+from gradviz.ui.settings import SettingsStore, restore_window_layout, window_preferences
 from gradviz.ui.tf_loader import TensorFlowLoader
+from gradviz.ui.theme import theme_named
 from gradviz.ui.transport import TransportBar
 from gradviz.ui.watchdog import EpochWatchdog, SlowEpochBanner
 
@@ -67,6 +71,10 @@ _BANNER_STYLES = {
     "info": "background:#E8F1FB; color:#0B3D6B; border:1px solid #9CC3EA;",
     "error": "background:#FDECEA; color:#7A1010; border:1px solid #E59A93;",
 }
+_DARK_BANNER_STYLES = {
+    "info": "background:#14283D; color:#CFE5FF; border:1px solid #2F5F8F;",
+    "error": "background:#3D1614; color:#FFD8D4; border:1px solid #8F3B34;",
+}
 
 
 class Banner(QFrame):
@@ -76,6 +84,8 @@ class Banner(QFrame):
         super().__init__(parent)
         self.setObjectName("banner")
         self.kind = ""
+        self._dark = False
+        self._point_size = 0.0
         self._text = QLabel()
         self._text.setWordWrap(True)
         self._text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -94,7 +104,7 @@ class Banner(QFrame):
 
     def show_message(self, kind: str, text: str, *, dismissable: bool = True) -> None:
         self.kind = kind
-        self.setStyleSheet(f"#banner {{{_BANNER_STYLES[kind]}}} QLabel {{border:none; background:transparent;}}")
+        self._apply_style()
         self._text.setText(text)
         self._close.setVisible(dismissable)
         self.show()
@@ -103,6 +113,18 @@ class Banner(QFrame):
         self.kind = ""
         self._text.clear()
         self.hide()
+
+    def set_look(self, dark: bool, point_size: float) -> None:
+        """Dark or light colours and the text size (a style sheet does not follow the window's font)."""
+        self._dark = dark
+        self._point_size = point_size
+        if self.kind:
+            self._apply_style()
+
+    def _apply_style(self) -> None:
+        style = (_DARK_BANNER_STYLES if self._dark else _BANNER_STYLES)[self.kind]
+        size = f" font-size:{self._point_size:.1f}pt;" if self._point_size > 0 else ""
+        self.setStyleSheet(f"#banner {{{style}}} QLabel {{border:none; background:transparent;{size}}}")
 
 
 class MainWindow(QMainWindow):
@@ -115,12 +137,22 @@ class MainWindow(QMainWindow):
     loader
         Imports TensorFlow in the background; a new one if ``None``.  The
         window does not start it: call :meth:`start_tensorflow` once shown.
+    settings
+        Where theme, text size, layout and the last lesson are remembered;
+        the user's settings if ``None``.  A ``lesson`` of ``None`` opens the
+        remembered lesson.
     """
 
-    def __init__(self, lesson: Lesson | None = None, *, loader: TensorFlowLoader | None = None) -> None:
+    def __init__(
+        self, lesson: Lesson | None = None, *, loader: TensorFlowLoader | None = None,
+        settings: SettingsStore | None = None,
+    ) -> None:
         super().__init__()
         self.setWindowTitle("gradviz - watch neural networks learn")
         self.resize(1280, 800)
+        self.settings = settings if settings is not None else SettingsStore()
+        prefs = self.settings.load()
+        self.side_width: int | None = None  # set when the learner drags the side pane's edge
         self._lesson: Lesson | None = None
         self._lessons: dict[str, Lesson] = {}
         self._run_error: str | None = None
@@ -172,7 +204,11 @@ class MainWindow(QMainWindow):
         self._fill_lesson_picker()
         self._connect()
         self._add_shortcuts()
+        self.appearance = Appearance(self, theme_named(prefs.theme), prefs.font_scale)
+        self.presentation = PresentationMode(self)
         self._build_menus()
+        self.appearance.apply()
+        restore_window_layout(self, prefs)
 
         self.transport.set_pace(self.controller.pace)
         self.statusBar().showMessage("Preparing TensorFlow…")
@@ -180,7 +216,9 @@ class MainWindow(QMainWindow):
             "info", "Preparing TensorFlow… Play is enabled as soon as it is ready (a few seconds).",
             dismissable=False,
         )
-        self.set_lesson(lesson if lesson is not None else load_lesson(lesson_names()[0]))
+        if lesson is None:
+            lesson = self._lessons.get(prefs.last_lesson or "") or load_lesson(lesson_names()[0])
+        self.set_lesson(lesson)
 
     # layout ------------------------------------------------------------------
 
@@ -201,6 +239,7 @@ class MainWindow(QMainWindow):
         side_layout.addWidget(_heading("Findings"))
         side_layout.addWidget(self.findings, 1)
         side.setMinimumWidth(240)
+        self.side_pane = side
 
         centre = QWidget()
         centre_layout = QVBoxLayout(centre)
@@ -221,6 +260,7 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([260, 1020])
         splitter.setChildrenCollapsible(False)
+        splitter.splitterMoved.connect(self._on_side_pane_drag)
         self._splitter = splitter
 
         root = QWidget()
@@ -314,6 +354,9 @@ class MainWindow(QMainWindow):
         self.run_menu.addSeparator()
         hint(self.run_menu, "Edit lanes…", "Ctrl+E", self.open_race_editor)
         hint(self.view_menu, "Full screen", "F11", self._toggle_fullscreen)
+        self.presentation.add_menu_actions(self.view_menu)
+        self.view_menu.addSeparator()
+        self.appearance.add_menu_actions(self.view_menu)
         self.file_menu.addSeparator()
         self.quit_action = hint(self.file_menu, "Quit", "Ctrl+Q", self.close)
         self.export_actions = install_export_actions(self)  # Export panel/all, Record, before Quit
@@ -461,6 +504,16 @@ class MainWindow(QMainWindow):
             self.tabs.show()
         self.controller.request_render()
 
+    @property
+    def all_panels_visible(self) -> bool:
+        """Whether every panel is shown at once, stacked, instead of one per tab."""
+        return not self._all_panels.isHidden()
+
+    @property
+    def splitter(self) -> QSplitter:
+        """The divider between the side pane and the panels."""
+        return self._splitter
+
     def show_error(self, message: str) -> None:
         """Show ``message`` in the error banner and the status bar."""
         self.banner.show_message("error", message)
@@ -472,12 +525,14 @@ class MainWindow(QMainWindow):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        # The panels need the width more than the lesson text does.
-        side = min(340, max(230, self.width() // 6))
+        # The panels need the width more than the lesson text does; a width
+        # the learner dragged to (or the settings restored) is kept.
+        side = self.side_width or min(340, max(230, self.width() // 6))
         self._splitter.setSizes([side, max(1, self._splitter.width() - side)])
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown(3.0)
+        self.settings.save(window_preferences(self, tuple(lesson_names())))
         event.accept()
 
     # handlers --------------------------------------------------------------------
@@ -621,6 +676,10 @@ class MainWindow(QMainWindow):
     def _on_new_seed_request(self) -> None:
         seed = self.controller.new_seed()
         self.statusBar().showMessage(f"New seed {seed}: new initial weights, data noise and batch order.", 8000)
+
+    @Slot(int, int)
+    def _on_side_pane_drag(self, _pos: int, _index: int) -> None:
+        self.side_width = self._splitter.sizes()[0]
 
     def _toggle_fullscreen(self) -> None:
         self.setWindowState(self.windowState() ^ Qt.WindowState.WindowFullScreen)

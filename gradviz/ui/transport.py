@@ -6,8 +6,9 @@ A view: it exposes setters and signals and decides nothing about runs.
 from __future__ import annotations
 
 from PySide6.QtCore import QRect, QSize, Qt, Signal, Slot
-from PySide6.QtGui import QPainter, QPaintEvent
+from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -49,7 +50,9 @@ class _TickLabels(QWidget):
         return QSize(40 * len(self._labels), self.fontMetrics().height() + 2)
 
     def minimumSizeHint(self) -> QSize:
-        return QSize(24 * len(self._labels), self.fontMetrics().height() + 2)
+        # Wide enough for the labels not to overlap at any font size.
+        widest = max((self.fontMetrics().horizontalAdvance(text) for text in self._labels), default=0)
+        return QSize(max(24, widest + 8) * len(self._labels), self.fontMetrics().height() + 2)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         opt = QStyleOptionSlider()
@@ -229,6 +232,27 @@ class TransportBar(QWidget):
     def set_pace(self, pace: float | None) -> None:
         self.pace.set_pace(pace)
         self.pace_text.setText(pace_label(self.pace.pace))
+
+    def set_font_scale(self, scale: float) -> None:
+        """Size the counter and the widths that depend on text for ``scale`` × the application font.
+
+        The other widgets take their font from the window.
+        """
+        base = QApplication.font()
+        font = QFont(base)
+        font.setPointSizeF(base.pointSizeF() * 1.25 * scale)
+        font.setBold(True)
+        self.epoch_text.setFont(font)
+        metrics = QFontMetrics(font)
+        self.epoch_text.setMinimumWidth(metrics.horizontalAdvance("epoch 00000 / 00000") + 8)
+        plain = QFont(base)
+        plain.setPointSizeF(base.pointSizeF() * scale)
+        plain_metrics = QFontMetrics(plain)
+        self.play_button.setMinimumWidth(plain_metrics.horizontalAdvance("Pause") + round(48 * scale))
+        self.pace_text.setMinimumWidth(plain_metrics.horizontalAdvance("100 epochs/s") + 8)
+        self.pace.setMinimumWidth(self.pace.minimumSizeHint().width())  # its stop labels never overlap
+        self.pace.setMaximumWidth(round(460 * scale))
+        self.progress.setMaximumHeight(round(14 * scale))
 
     def set_progress(self, shown: int, newest: int, total: int) -> None:
         """Epoch counter, progress bar and timeline range; ``newest`` -1 clears them.

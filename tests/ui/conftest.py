@@ -118,3 +118,16 @@ def panel_factory(qtbot) -> Callable[..., object]:
         return panel
 
     return make
+
+
+@pytest.fixture
+def settings_file(tmp_path) -> Callable[[], object]:
+    """``settings_file()``: a SettingsStore on an INI file in this test's tmp_path (the same file each call)."""
+    from gradviz.ui.settings import SettingsStore
+
+    path = tmp_path / "settings" / "gradviz.ini"
+
+    def make(**kwargs: object) -> SettingsStore:
+        return SettingsStore(path, **kwargs)
+
+    return make
