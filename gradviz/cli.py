@@ -3,7 +3,8 @@
 ::
 
     gradviz [--lesson LESSON|SPEC.json] [--play] [--epochs N] [--screenshot PATH] [--record RUN.gif|RUN.mp4]
-            [--quit-when-done]
+            [--quit-when-done] [--presentation]
+    gradviz --open SESSION.gradviz [--screenshot PATH] [--quit-when-done] [--presentation]
     gradviz --self-test
     gradviz lessons
     gradviz spec LESSON
@@ -63,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window to PATH")
     parser.add_argument("--record", metavar="RUN.gif|RUN.mp4",
                         help="record the panels as an animated GIF (or MP4, needs ffmpeg), written when the run ends")
+    parser.add_argument("--open", metavar="SESSION.gradviz", dest="open_path",
+                        help="show a saved session (every recorded epoch) without training")
     parser.add_argument("--quit-when-done", action="store_true",
                         help="exit after the run ends (with --play) or after the first frame")
     parser.add_argument("--presentation", action="store_true",
@@ -77,7 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("target", metavar="LESSON|SPEC.json")
     run.add_argument("--epochs", type=_positive_int, metavar="N", dest="run_epochs")
     run.add_argument("--seed", type=_positive_int, metavar="S")
-    run.add_argument("--out", metavar="DIR", help="folder to write spec, data, metrics, weights and figures to")
+    run.add_argument("--out", metavar="DIR",
+                     help="folder to write spec, data, metrics, weights, figures and session.gradviz to")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -99,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cmd_gui(args: argparse.Namespace) -> int:
+    if args.open_path is not None and (args.play or args.epochs is not None):
+        return _error("--open shows a session as it was recorded; --play and --epochs do not apply "
+                      "(use Continue training in the window)")
     if args.record is not None:
         # Checked before the window opens: a bad path must not cost a whole run.
         from gradviz.ui.recorder import RecordingError, check_record_path
@@ -117,6 +124,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
         record=args.record,
         quit_when_done=args.quit_when_done,
         presentation=args.presentation,
+        open_path=args.open_path,
     )
 
 
@@ -165,7 +173,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from gradviz.engine.lessons import resolve
 
     try:
-        spec = resolve(args.target).spec
+        lesson = resolve(args.target)
+        spec = lesson.spec
         if args.run_epochs is not None:
             spec = spec.replace(epochs=args.run_epochs)
         if args.seed is not None:
@@ -177,6 +186,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from gradviz.engine.control import RunControl
     from gradviz.engine.export import write_run_files
     from gradviz.engine.history import RunHistory
+    from gradviz.engine.session import save_session
     from gradviz.engine.trainer import iter_run
 
     control = RunControl()
@@ -203,6 +213,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _print_summary(history)
     if out is not None:
         written = write_run_files(history, out)
+        written.append(save_session(out / "session.gradviz", history, lesson.name))
         written += _write_figures(history, out / "figures")
         weights = " and lane weights" if (out / "weights").is_dir() else ""
         print(f"wrote {len(written)} files{weights} to {out}", file=sys.stderr)

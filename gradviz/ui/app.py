@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 from gradviz.engine.errors import SpecError
 from gradviz.engine.lessons import Lesson, lesson_names, resolve
+from gradviz.engine.session import Session, SessionError, load_session
 from gradviz.ui.controller import RunState
 from gradviz.ui.garbage import GuiGarbageCollector
 from gradviz.ui.main_window import MainWindow
@@ -133,6 +134,7 @@ def run_app(
     argv: list[str] | None = None,
     record: str | None = None,
     presentation: bool = False,
+    open_path: str | None = None,
 ) -> int:
     """Open the window on ``lesson`` and run the Qt event loop; returns the exit code.
 
@@ -157,6 +159,10 @@ def run_app(
         Arguments for QApplication (Qt's own switches); ``sys.argv[:1]`` if ``None``.
     presentation
         Open in presentation mode (full screen, large text; F5 or Esc leaves it).
+    open_path
+        A saved session to show instead of ``lesson``, without importing
+        TensorFlow until the learner trains.  If it cannot be opened, the
+        window says why (with ``quit_when_done``: stderr and exit code 2).
 
     Returns
     -------
@@ -176,6 +182,16 @@ def run_app(
     except (SpecError, RecordingError) as exc:
         print(f"gradviz: error: {exc}", file=sys.stderr)
         return 2
+    opened: Session | None = None
+    open_error = ""
+    if open_path is not None:
+        try:
+            opened = load_session(open_path)  # numpy only: the window shows it before TensorFlow exists
+        except SessionError as exc:
+            if quit_when_done:
+                print(f"gradviz: error: {exc}", file=sys.stderr)
+                return 2
+            open_error = str(exc)
 
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     assert isinstance(app, QApplication)
@@ -191,7 +207,13 @@ def run_app(
                        record=record)
     app.aboutToQuit.connect(window.shutdown)
     window.show()
-    QTimer.singleShot(0, window.start_tensorflow)  # only once the window is up
+    if opened is not None and open_path is not None:
+        window.sessions.open(open_path, opened)
+        window.controller.render_now()
+    else:
+        QTimer.singleShot(0, window.start_tensorflow)  # only once the window is up
+    if open_error:
+        window.show_error(open_error)
     code = app.exec()
     code = session.finish_recording() or code
     window.shutdown(3.0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QShortcut
@@ -33,6 +34,7 @@ from gradviz.engine.errors import SpecError
 from gradviz.engine.history import RunHistory
 from gradviz.engine.lab import lab_grid
 from gradviz.engine.lessons import Lesson, lesson_names, load_lesson
+from gradviz.engine.session import Session
 from gradviz.engine.spec import LaneSpec, RunSpec
 from gradviz.ui.appearance import Appearance
 from gradviz.ui.controller import RunController, RunState
@@ -41,6 +43,7 @@ from gradviz.ui.lanes import LaneList, LaneVisibility
 from gradviz.ui.panels import EXTRA_PANELS, PANELS, LabPanel, Panel, SurfacePanel
 from gradviz.ui.presentation import PresentationMode
 from gradviz.ui.race_editor import RaceEditor
+from gradviz.ui.sessions import SessionActions
 from gradviz.ui.settings import SettingsStore, restore_window_layout, window_preferences
 from gradviz.ui.tf_loader import TensorFlowLoader
 from gradviz.ui.theme import theme_named
@@ -156,6 +159,7 @@ class MainWindow(QMainWindow):
         self._lesson: Lesson | None = None
         self._lessons: dict[str, Lesson] = {}
         self._run_error: str | None = None
+        self._after_tensorflow: Callable[[], object] | None = None  # a command waiting for TensorFlow
 
         self.loader = loader if loader is not None else TensorFlowLoader(self)
         self.panels: list[Panel] = [cls() for cls in PANELS + EXTRA_PANELS]
@@ -287,12 +291,12 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         c, t = self.controller, self.transport
-        t.play_requested.connect(c.play)
+        t.play_requested.connect(self._when_ready(c.play))
         t.pause_requested.connect(c.pause)
-        t.step_requested.connect(c.step)
+        t.step_requested.connect(self._when_ready(c.step))
         t.stop_requested.connect(c.stop)
-        t.reset_requested.connect(c.reset)
-        t.new_seed_requested.connect(self._on_new_seed_request)
+        t.reset_requested.connect(self._when_ready(c.reset))
+        t.new_seed_requested.connect(self._when_ready(self._on_new_seed_request, replays=False))
         t.pace_changed.connect(c.set_pace)
         t.epoch_scrubbed.connect(c.show_epoch)
         c.state_changed.connect(self._on_run_state_change)
@@ -360,6 +364,7 @@ class MainWindow(QMainWindow):
         self.file_menu.addSeparator()
         self.quit_action = hint(self.file_menu, "Quit", "Ctrl+Q", self.close)
         self.export_actions = install_export_actions(self)  # Export panel/all, Record, before Quit
+        self.sessions = SessionActions(self)  # Open, Save (top of File), Continue training (Run)
 
     def _unless_locked(self, control: str, slot: Callable[[], object]) -> Callable[[], None]:
         def call() -> None:
@@ -368,12 +373,30 @@ class MainWindow(QMainWindow):
 
         return call
 
-    def _when_ready(self, slot: Callable[[], object]) -> Callable[[], None]:
+    def _when_ready(self, slot: Callable[[], object], replays: bool = True) -> Callable[[], None]:
+        """``slot`` once TensorFlow is loaded; at once if it only moves through a shown recording (``replays``)."""
+
         def call() -> None:
-            if self.tf_ready:
+            if replays and self.controller.replaying:
                 slot()
+            else:
+                self.when_tensorflow_ready(slot)
 
         return call
+
+    def when_tensorflow_ready(self, slot: Callable[[], object]) -> None:
+        """Call ``slot`` now if TensorFlow is loaded, else once it is (starting the import if need be).
+
+        A window showing a saved session has not imported TensorFlow; the
+        first command that trains asks for it.  If the import failed, the
+        banner already says why and nothing happens.
+        """
+        if self.tf_ready:
+            slot()
+        elif not self.loader.is_done:
+            self._after_tensorflow = slot
+            self.statusBar().showMessage("Preparing TensorFlow… this starts as soon as it is ready.")
+            self.start_tensorflow()
 
     # public --------------------------------------------------------------------
 
@@ -400,9 +423,38 @@ class MainWindow(QMainWindow):
             return
         self.loader.start()
 
-    def set_lesson(self, lesson: Lesson) -> None:
-        """Show ``lesson``: its spec becomes the run to play (the current run stops)."""
+    def show_session(self, session: Session, path: Path) -> None:
+        """Show an opened session: its lesson's words, and every recorded epoch, without training."""
+        history = session.history
+        spec = history.layout.spec.replace(epochs=history.layout.epochs)
+        known = self._lessons.get(session.lesson or "")
+        if known is not None:
+            lesson = dataclasses.replace(known, spec=spec)
+        else:
+            lesson = Lesson(
+                name=f"session:{path.stem}", title=f"Saved session: {path.name}", section="",
+                summary=f"A saved run of {history.layout.n_lanes} lanes, epochs {history.first_epoch}–"
+                        f"{history.last_epoch}.",
+                spec=spec, explanation="",
+            )
+        self.set_lesson(lesson, history=history)
+        self.setWindowTitle(f"{path.name} - gradviz")
+        if not self.tf_ready:
+            if self.banner.kind == "info":
+                self.banner.clear()
+            self.transport.set_ready(True)  # training asks for TensorFlow when it is wanted
+        self.statusBar().showMessage(
+            f"Opened {path.name}: epochs {history.first_epoch}–{history.last_epoch}. Play (Space) plays it back; "
+            "Continue training (C) trains on from the last epoch.", 12000,
+        )
+
+    def set_lesson(self, lesson: Lesson, history: RunHistory | None = None) -> None:
+        """Show ``lesson``: its spec becomes the run to play (the current run stops).
+
+        With ``history``, the panels show that recorded run instead of a fresh start.
+        """
         self._lesson = lesson
+        self.setWindowTitle("gradviz - watch neural networks learn")
         if lesson.name not in self._lessons:
             self._lessons[lesson.name] = lesson
             self.lesson_picker.blockSignals(True)
@@ -439,7 +491,9 @@ class MainWindow(QMainWindow):
         self._show_findings([])
         if self._error_is_run_error():
             self.banner.clear()
-        if self.tf_ready:
+        if history is not None:
+            self.controller.show_history(history)
+        elif self.tf_ready:
             self.controller.reset()  # show the network at initialization, ready to play
 
     def apply_spec(self, spec: RunSpec) -> None:
@@ -545,9 +599,13 @@ class MainWindow(QMainWindow):
         self.transport.set_ready(True)
         if self.controller.state is RunState.IDLE and self.controller.spec is not None:
             self.controller.reset()
+        waiting, self._after_tensorflow = self._after_tensorflow, None
+        if waiting is not None:
+            waiting()
 
     @Slot(str)
     def _on_tensorflow_failed(self, message: str) -> None:
+        self._after_tensorflow = None
         self.transport.set_ready(False)
         self.show_error(
             f"{message}\nTraining is not available in this window; lessons and their explanations still are. "
@@ -565,7 +623,13 @@ class MainWindow(QMainWindow):
         self.transport.set_state(state)
         history = self.controller.history
         epoch = history.last_epoch if history is not None else -1
-        if state is RunState.RUNNING:
+        if self.controller.replaying and state is not RunState.FINISHED:
+            verb = {RunState.RUNNING: "Playing back", RunState.PAUSED: "Paused", RunState.STOPPED: "Stopped"}
+            self.statusBar().showMessage(
+                f"{verb.get(state, 'Showing')} the saved run: nothing is trained. Continue training (C) goes on "
+                "from its last epoch; New seed trains it afresh."
+            )
+        elif state is RunState.RUNNING:
             if self._error_is_run_error():
                 self.banner.clear()
             self.statusBar().showMessage("Training…")

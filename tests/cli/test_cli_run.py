@@ -244,3 +244,17 @@ def test_run_surface_lesson_writes_its_trajectory(tmp_path: Path) -> None:
     assert rows[0] == "step,lane,x,y,loss,grad_norm"
     assert len(rows) == 1 + 4 * 4
     assert sorted(p.name for p in (out / "figures").iterdir()) == ["race.png", "surface.png"]
+
+
+def test_session_gradviz_holds_the_same_run_as_the_csv_files(race_out) -> None:
+    from gradviz.engine.session import load_session
+
+    session = load_session(race_out["out"] / "session.gradviz")
+    assert session.spec == race_spec() and session.lesson == "race"
+    _, rows = read_rows(race_out["out"] / "metrics.csv")
+    names = session.history.layout.lane_names
+    for row in rows:
+        epoch, lane = int(row["epoch"]), names.index(row["lane"])
+        recorded = session.history.full_loss[lane, session.history.row(epoch)]
+        assert number(row["full_loss"]) == pytest.approx(recorded, rel=1e-8)
+    assert session.resume() is not None and session.resume().epoch == EPOCHS

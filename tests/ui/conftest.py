@@ -131,3 +131,29 @@ def settings_file(tmp_path) -> Callable[[], object]:
         return SettingsStore(path, **kwargs)
 
     return make
+
+
+@pytest.fixture
+def open_window(qtbot) -> Iterator[Callable[..., object]]:
+    """``open_window(spec)``: a shown MainWindow on ``spec``, TensorFlow ready and epoch 0 drawn; closed after."""
+    from gradviz.ui.main_window import MainWindow
+    from tests.ui.test_controller import RUN_TIMEOUT_MS
+    from tests.ui.test_window import as_lesson
+
+    windows: list[MainWindow] = []
+
+    def open_(spec: RunSpec, *, wait_ready: bool = True) -> MainWindow:
+        window = MainWindow(as_lesson(spec))
+        qtbot.addWidget(window)
+        window.show()
+        windows.append(window)
+        if wait_ready:
+            with qtbot.waitSignal(window.controller.history_started, timeout=RUN_TIMEOUT_MS):
+                window.start_tensorflow()  # ready -> the run is shown at epoch 0, paused
+        return window
+
+    yield open_
+    for window in windows:
+        window.close()
+        assert not window.controller.is_busy()
+        assert window.loader.wait(60)

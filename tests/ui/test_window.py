@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,27 +24,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 def as_lesson(spec: RunSpec, name: str = "tiny") -> Lesson:
     return Lesson(name, f"Tiny {name}", "", "Two small lanes for tests.", spec, "")
-
-
-@pytest.fixture
-def open_window(qtbot) -> Iterator[Callable[[RunSpec], MainWindow]]:
-    windows: list[MainWindow] = []
-
-    def open_(spec: RunSpec, *, wait_ready: bool = True) -> MainWindow:
-        window = MainWindow(as_lesson(spec))
-        qtbot.addWidget(window)
-        window.show()
-        windows.append(window)
-        if wait_ready:
-            with qtbot.waitSignal(window.controller.history_started, timeout=RUN_TIMEOUT_MS):
-                window.start_tensorflow()  # ready -> the run is shown at epoch 0, paused
-        return window
-
-    yield open_
-    for window in windows:
-        window.close()
-        assert not window.controller.is_busy()
-        assert window.loader.wait(60)
 
 
 def click(qtbot, button) -> None:

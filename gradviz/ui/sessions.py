@@ -1,0 +1,163 @@
+"""Saving, opening and continuing sessions from the window (File and Run menus).
+
+Opening a session never imports TensorFlow: the window replays the
+recorded epochs at once, and only asks for TensorFlow when the learner
+trains (Play, Reset, Continue training).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+from gradviz.engine.session import SUFFIX, Session, SessionError, load_session, save_session
+from gradviz.engine.spec import Limits
+
+if TYPE_CHECKING:
+    from gradviz.ui.main_window import MainWindow
+
+__all__ = ["SessionActions"]
+
+_FILTER = f"gradviz sessions (*{SUFFIX});;All files (*)"
+
+
+class SessionActions(QObject):
+    """The window's session commands: Open (Ctrl+O), Save (Ctrl+S) and Continue training (C).
+
+    Attributes
+    ----------
+    path
+        The file the shown run was opened from or last saved to.
+    last_error
+        The message of the last open or save that failed.
+    """
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self._window = window
+        self.path: Path | None = None
+        self.last_error = ""
+        self.open_action = self._action("Open session…", QKeySequence.StandardKey.Open, self._on_open)
+        self.save_action = self._action("Save session…", QKeySequence.StandardKey.Save, self._on_save)
+        self.continue_action = self._action("Continue training…", "C", self._on_continue)
+        self.open_action.setToolTip("Show a saved run, every epoch of it, without training")
+        self.save_action.setToolTip("Save the run (spec, every recorded epoch, last weights) to one file")
+        self.continue_action.setToolTip("Train more epochs from the run's last weights")
+        menu = window.file_menu
+        first = menu.actions()[0] if menu.actions() else None
+        menu.insertActions(first, [self.open_action, self.save_action])
+        menu.insertSeparator(first)
+        window.run_menu.insertAction(window.run_menu.actions()[-1] if window.run_menu.actions() else None,
+                                     self.continue_action)
+        window.controller.state_changed.connect(self._refresh)
+        window.controller.history_started.connect(self._refresh)
+        self._refresh()
+
+    def _action(self, text: str, key: QKeySequence.StandardKey | str, slot: object) -> QAction:
+        action = QAction(text, self._window)
+        action.setShortcut(QKeySequence(key))
+        action.triggered.connect(slot)
+        self._window.addAction(action)  # keys work while the menu bar is hidden
+        return action
+
+    def _refresh(self, *_args: object) -> None:
+        controller = self._window.controller
+        history = controller.history
+        self.save_action.setEnabled(history is not None and len(history) > 0)
+        self.continue_action.setEnabled(controller.can_continue())
+
+    # what the menus and tests call ------------------------------------------------
+
+    def open(self, path: str | Path, session: Session | None = None) -> Session | None:
+        """Show the session at ``path`` (already loaded, if ``session`` is given).
+
+        On failure the banner says why and nothing on screen changes.
+        """
+        if session is None:
+            try:
+                session = load_session(path)
+            except SessionError as exc:
+                self._fail(str(exc))
+                return None
+        self.path = Path(path).expanduser()
+        self._window.show_session(session, self.path)
+        self._refresh()
+        return session
+
+    def save(self, path: str | Path) -> Path | None:
+        """Save the shown run to ``path`` (``.gradviz`` is added if it has no suffix)."""
+        history = self._window.controller.history
+        if history is None or not len(history):
+            self._fail("There is nothing to save yet: train at least the first epoch.")
+            return None
+        path = Path(path).expanduser()
+        if not path.suffix:
+            path = path.with_suffix(SUFFIX)
+        lesson = self._window.lesson
+        try:
+            written = save_session(path, history, lesson.name if lesson is not None else None)
+        except SessionError as exc:
+            self._fail(str(exc))
+            return None
+        self.path = written
+        lanes = history.layout.n_lanes
+        self._window.statusBar().showMessage(
+            f"Saved epochs {history.first_epoch}–{history.last_epoch} of {lanes} lanes to {written}", 10000
+        )
+        return written
+
+    def continue_training(self, epochs: int) -> bool:
+        """Train ``epochs`` more epochs from the shown run's last weights (loading TensorFlow first if needed)."""
+        controller = self._window.controller
+        if not controller.can_continue():
+            self._fail("This run cannot be continued: it holds no weights of its last epoch "
+                       "(it is still training, or it was saved without them).")
+            return False
+
+        def go() -> None:
+            if controller.can_continue():
+                controller.continue_training(epochs)
+
+        self._window.when_tensorflow_ready(go)
+        return True
+
+    # menu handlers ------------------------------------------------------------------
+
+    def _on_open(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self._window, "Open session", self._folder(), _FILTER)
+        if path:
+            self.open(path)
+
+    def _on_save(self) -> None:
+        suggested = self.path or Path(self._folder()) / f"{self._default_name()}{SUFFIX}"
+        path, _ = QFileDialog.getSaveFileName(self._window, "Save session", str(suggested), _FILTER)
+        if path:
+            self.save(path)
+
+    def _on_continue(self) -> None:
+        controller = self._window.controller
+        if not controller.can_continue():
+            self._window.statusBar().showMessage("Nothing to continue: let the run finish or stop it first.", 8000)
+            return
+        spec = controller.spec
+        default = spec.epochs if spec is not None else 100
+        epochs, ok = QInputDialog.getInt(
+            self._window, "Continue training", "Train this many more epochs:", default, 1, Limits.MAX_EPOCHS
+        )
+        if ok:
+            self.continue_training(epochs)
+
+    def _folder(self) -> str:
+        return str(self.path.parent) if self.path is not None else str(Path.home())
+
+    def _default_name(self) -> str:
+        lesson = self._window.lesson
+        return lesson.name.split(":")[-1] if lesson is not None else "session"
+
+    def _fail(self, message: str) -> None:
+        self.last_error = message
+        self._window.show_error(message)
