@@ -349,7 +349,7 @@ class RacePanel(Panel):
 
         fit = self._add_plot(self._fit_view.ci, 0, 0)
         self._fit_plot = fit
-        self._set_title(fit, "Fitted curves over the training data")
+        self._set_title(fit, "Fitted curves and the data")
         self._set_label(fit, "bottom", "x")
         self._set_label(fit, "left", "y")
         self._fits = []
@@ -390,6 +390,20 @@ class RacePanel(Panel):
                 item.setTextAlignment(align | Qt.AlignmentFlag.AlignVCenter)
                 self._table.setItem(r, c, item)
         self._rows = []
+        self._fit_table_height()
+
+    def _fit_table_height(self) -> None:
+        # The leaderboard is what the class reads first: it keeps room for up
+        # to six rows, and the fitted curves above it give way (presentation
+        # text on a 1024×768 projector would otherwise leave two rows).
+        table = self._table
+        rows = min(max(table.rowCount(), 1), 6)
+        table.setMinimumHeight(
+            table.horizontalHeader().sizeHint().height()
+            + rows * table.verticalHeader().defaultSectionSize()
+            + table.horizontalScrollBar().sizeHint().height()
+            + 2 * table.frameWidth()
+        )
 
     def _style_items(self) -> None:
         t = self._theme
@@ -433,6 +447,7 @@ class RacePanel(Panel):
         header_font.setBold(True)
         self._table.horizontalHeader().setFont(header_font)
         self._table.verticalHeader().setDefaultSectionSize(round(24 * scale))
+        self._fit_table_height()
         for widget in (self._log_box, self._threshold_label, self._threshold_box):
             widget.setFont(table_font)
         if self._rows:
