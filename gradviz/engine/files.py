@@ -8,7 +8,25 @@ from pathlib import Path
 
 from gradviz.engine.errors import SpecError
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "checked_input_file"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "checked_input_file", "give_new_file_mode"]
+
+# The process's umask, read once (reading it means setting it, which is not
+# thread-safe later on).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def give_new_file_mode(fd: int, path: str | Path) -> None:
+    """Give a temporary file the permissions ``path`` has, or a new file would get.
+
+    ``mkstemp`` makes files only their owner can read; a handout or session
+    written through one must be as readable as any other file the user saves.
+    """
+    try:
+        mode = Path(path).stat().st_mode & 0o7777
+    except OSError:
+        mode = 0o666 & ~_UMASK
+    os.fchmod(fd, mode)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -19,6 +37,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        give_new_file_mode(fd, path)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

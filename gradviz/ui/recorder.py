@@ -31,6 +31,8 @@ from PySide6.QtCore import QObject, Qt, SignalInstance, Slot
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QWidget
 
+from gradviz.engine.files import give_new_file_mode
+
 __all__ = [
     "DEFAULT_FPS", "DEFAULT_MAX_WIDTH", "RECORD_SUFFIXES", "FrameRecorder", "RecordingError", "check_record_path",
 ]
@@ -190,6 +192,7 @@ class _Writer:
     def __init__(self, path: Path, fps: float) -> None:
         self.path = path
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        give_new_file_mode(fd, path)
         self._tmp = Path(tmp)
         self._fh: IO[bytes] = os.fdopen(fd, "wb")
         self._sink: _GifSink | _Mp4Sink

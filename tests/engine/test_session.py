@@ -257,3 +257,17 @@ def test_damaged_bytes_never_raise_anything_but_a_session_error(race: RunHistory
         assert str(exc) and "\n" not in str(exc)
     else:  # a change the checksums cannot see (e.g. in a zip comment) opens a whole session
         assert len(session.history) == len(race)
+
+
+def test_saved_files_are_as_readable_as_any_file_the_user_saves(race: RunHistory, tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        fresh = save_session(tmp_path / "new.gradviz", race)
+        assert fresh.stat().st_mode & 0o777 == 0o644  # not mkstemp's owner-only 0o600
+        fresh.chmod(0o640)
+        save_session(fresh, race)  # replacing a file keeps its permissions
+        assert fresh.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
