@@ -59,3 +59,21 @@ def test_mp4_without_ffmpeg_says_so_and_suggests_a_gif(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert_one_error_line(done.stderr, "ffmpeg", ".gif")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
+                    reason="MP4 recording needs ffmpeg, which this machine lacks")
+def test_a_short_race_is_recorded_as_an_mp4_where_ffmpeg_is_installed(tmp_path: Path, gradviz_cli) -> None:
+    target = tmp_path / "race.mp4"
+    done = gradviz_cli("--lesson", "race", "--play", "--epochs", "5", "--record", str(target), "--quit-when-done",
+                       timeout=240)
+    assert done.returncode == 0, done.stderr
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames",
+         "-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0", str(target)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    codec, width, height, frames = probe.stdout.strip().split(",")
+    assert codec == "h264" and int(frames) > 1
+    assert 400 <= int(width) <= 960 and int(height) >= 200
+    assert [p.name for p in tmp_path.iterdir()] == ["race.mp4"]
