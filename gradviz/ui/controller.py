@@ -8,8 +8,10 @@ at full speed costs one frame per tick however many epochs arrived.
 
 from __future__ import annotations
 
+import atexit
 import enum
 import random
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -24,7 +26,7 @@ from gradviz.engine.resume import Resume
 from gradviz.engine.spec import RunSpec
 from gradviz.ui.worker import TrainingWorker, start_worker_thread
 
-__all__ = ["FRAME_INTERVAL_MS", "Panel", "RunController", "RunState"]
+__all__ = ["FRAME_INTERVAL_MS", "Panel", "RunController", "RunState", "join_outliving_runs"]
 
 FRAME_INTERVAL_MS = 33
 
@@ -55,6 +57,26 @@ class Panel(Protocol):
     def set_lane_visible(self, lane: int, visible: bool) -> None: ...
 
     def isVisible(self) -> bool: ...
+
+
+# Runs whose thread outlived their controller's shutdown: a stop lands only
+# between batches, and building and tracing a large run (the lab) takes many
+# seconds.  Kept here, not by the closing window, so that deleting the window
+# never destroys a running QThread (which aborts the process); joined at exit.
+_outliving: set[_Run] = set()
+
+
+def join_outliving_runs(timeout_s: float = 120.0) -> bool:
+    """Wait for the threads of runs that outlived a shutdown; False if one is still running."""
+    deadline = time.monotonic() + timeout_s
+    for run in list(_outliving):
+        if not run.wait(max(0.0, deadline - time.monotonic())):
+            return False
+        _outliving.discard(run)
+    return True
+
+
+atexit.register(join_outliving_runs)
 
 
 class _Run(QObject):
@@ -121,7 +143,11 @@ class _Run(QObject):
             thread.wait()
         self.worker = None
         self.thread = None
-        self._controller._on_thread_finished(self)
+        _outliving.discard(self)
+        if shiboken6.isValid(self._controller):
+            self._controller._on_thread_finished(self)
+        else:  # its window was closed (and deleted) while the thread still ran
+            self.deleteLater()
 
 
 class RunController(QObject):
@@ -484,10 +510,20 @@ class RunController(QObject):
         return epoch
 
     def shutdown(self, timeout_s: float = 3.0) -> bool:
-        """Stop the run and join every worker thread; False if one outlived ``timeout_s``."""
+        """Stop the run and join every worker thread; False if one outlived ``timeout_s``.
+
+        A thread still running then (building or tracing its models) is kept
+        alive beyond this controller until it ends; see :func:`join_outliving_runs`.
+        """
+        deadline = time.monotonic() + timeout_s
         self.stop(timeout_s)
         self._timer.stop()
-        joined = all(run.wait(timeout_s) for run in list(self._threads))
+        joined = True
+        for run in list(self._threads):
+            if not run.wait(max(0.0, deadline - time.monotonic())):
+                joined = False
+                run.setParent(None)
+                _outliving.add(run)
         return joined
 
     # worker signals, on the GUI thread ---------------------------------------

@@ -642,6 +642,8 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_history_change(self, history: RunHistory) -> None:
+        if self._error_is_run_error():
+            self.banner.clear()  # a new run has begun (Reset holds it paused): the failed run's error is history
         for lane in range(history.layout.n_lanes):
             self.lanes.set_note(lane, "")
         spec = history.layout.spec
