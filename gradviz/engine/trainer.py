@@ -26,6 +26,7 @@ import numpy as np
 from gradviz.engine.control import PendingEdit, RunControl
 from gradviz.engine.datasets import Dataset, make_dataset
 from gradviz.engine.errors import SpecError
+from gradviz.engine.graph_memory import custom_gradient_names, forget_custom_gradients
 from gradviz.engine.jacobians import JACOBIAN_PROBES, jacobian_stats, probe_input
 from gradviz.engine.models import build_model, layer_seed
 from gradviz.engine.registry import (
@@ -285,6 +286,7 @@ class _Lockstep:
             3 + len(LAYER_PROBES) * d + HIST_BINS * d + grid_points + len(seg.unit) + len(seg.kernel) + len(seg.bias)
             for d, seg in zip(self.depths, self._segments)
         ]
+        self._gradients_known = custom_gradient_names()  # this run's traces register more: see close()
         self._compile()
 
     def _flat_kernels(self, lane: int) -> np.ndarray:
@@ -591,6 +593,8 @@ class _Lockstep:
         # free_memory=False: its gc.collect() would run on this (worker) thread
         # and could finalize GUI objects there; the GUI collects on its own thread.
         keras.utils.clear_session(free_memory=False)
+        # Else TensorFlow's gradient registry keeps every traced graph of this run alive.
+        forget_custom_gradients(self._gradients_known)
 
 
 def iter_run(
@@ -639,7 +643,11 @@ def iter_run(
     if spec.problem is not None:
         from gradviz.engine.surface_run import iter_surface_run
 
-        yield from iter_surface_run(spec, control, resume=resume)
+        known = custom_gradient_names()
+        try:
+            yield from iter_surface_run(spec, control, resume=resume)
+        finally:
+            forget_custom_gradients(known)  # the surface run's traced graphs go with it
         return
     control = control or RunControl()
     data = check_run(spec)
