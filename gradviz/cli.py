@@ -20,7 +20,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from gradviz import __version__
 
@@ -41,6 +41,23 @@ def _error(message: str) -> int:
     return EXIT_USAGE
 
 
+def _unwritable_file(name: str) -> str:
+    """Why a file cannot be written at ``name`` (its folders are created if missing), or ``""``."""
+    import os
+
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return f"{name!r} is a folder"
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"cannot write {name!r}: {str(folder)!r} is a file, not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot write {name!r}: {str(folder)!r} is not writable"
+    return ""
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -51,8 +68,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one ``gradviz: error:`` line and exit code 2, like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        _error(f"{message} (see {self.prog} --help)")
+        raise SystemExit(EXIT_USAGE)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="gradviz",
         description="Watch neural networks learn. Without a command, opens the window.",
     )
@@ -114,6 +139,10 @@ def _cmd_gui(args: argparse.Namespace) -> int:
             check_record_path(args.record)
         except RecordingError as exc:
             return _error(str(exc))
+    if args.screenshot is not None:
+        problem = _unwritable_file(args.screenshot)
+        if problem:
+            return _error(f"--screenshot: {problem}")
     from gradviz.ui.app import run_app
 
     return run_app(
@@ -204,6 +233,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except SpecError as exc:
         progress.close()
         return _error(str(exc))
+    except ImportError as exc:  # a broken TensorFlow install: say so in one line, not a traceback
+        progress.close()
+        _error(f"TensorFlow could not be loaded: {type(exc).__name__}: {exc}")
+        return EXIT_FAILED
     except KeyboardInterrupt:
         control.stop()
         interrupted = True

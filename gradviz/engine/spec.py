@@ -116,7 +116,8 @@ def _float(value: Any, path: str) -> float:
 
 def _name(value: Any, path: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise SpecError(path, f"must be a non-empty string, not {_type_name(value)}")
+        what = ("an empty string" if not value else "only spaces") if isinstance(value, str) else _type_name(value)
+        raise SpecError(path, f"must be a non-empty string, not {what}")
     return value.strip()
 
 
@@ -497,7 +498,8 @@ def load_spec(path: str | Path) -> RunSpec:
     """Read and validate a spec file, with a clear message for every failure."""
     path = checked_input_file(path, "", "spec file", Limits.MAX_SPEC_BYTES)
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: Windows Notepad may start a saved file with a byte-order mark.
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise SpecError("", f"spec file {str(path)!r} is not UTF-8 text") from None
     except OSError as exc:

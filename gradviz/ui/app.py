@@ -115,8 +115,12 @@ class _Session(QObject):
             self._window.controller.render_now()
             self._app.processEvents()
             path = Path(self._screenshot)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not self._window.grab().save(str(path)):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                saved = self._window.grab().save(str(path))
+            except OSError:  # an exception here would leave the event loop running: the app would never exit
+                saved = False
+            if not saved:
                 print(f"gradviz: error: cannot write screenshot {str(path)!r}", file=sys.stderr)
                 code = code or 1
             self._screenshot = None  # one screenshot per session

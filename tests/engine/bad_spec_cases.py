@@ -203,4 +203,15 @@ CASES: list[BadSpec] = [
     _csv_case("csv-path-with-unknown-user", "dataset.path", "nosuchuser", b"x,y\n1,2\n3,4\n",
               path="~nosuchuser_gradviz/data.csv"),
     _csv_case("csv-path-with-nul", "dataset.path", "data", b"x,y\n1,2\n3,4\n", path="da\u0000ta.csv"),
+    # cut short or mistyped by hand
+    BadSpec("truncated-json", "", "not valid JSON", json.dumps(base_spec())[:200]),
+    _csv_case("csv-truncated-mid-row", "dataset.path", "row 4, column 'y' is empty", b"x,y\n1,2\n3,4\n5,"),
+    _case("blank-lane-name", "lanes[0].name", "not only spaces", _set("lanes.0.name", "   ")),
+    _case("empty-lane-name", "lanes[0].name", "not an empty string", _set("lanes.0.name", "")),
+    _case("misspelt-optimizer-argument", "lanes[0].optimizer.learning_rat", "takes no argument 'learning_rat'",
+          _set("lanes.0.optimizer.learning_rat", 0.1)),
+    _case("huge-batch-size", "batch_size", "at most 1,000,000", _set("batch_size", 10**9)),
+    _case("zero-input-dim", "lanes[0].model.input_dim", "at least 1", _set("lanes.0.model.input_dim", 0)),
+    _case("units-as-boolean", f"{L0}.units", "whole number, not a boolean", _set("lanes.0.model.layers.0.units", True)),
+    _case("csv-without-path", "dataset.path", "is missing", _set("dataset", {"name": "csv"})),
 ]
