@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Slot
 
+from gradviz.engine.graph_memory import return_free_memory
 from gradviz.ui.controller import RunState
 
 if TYPE_CHECKING:
@@ -79,6 +80,8 @@ class GuiGarbageCollector(QObject):
         if state in (RunState.FINISHED, RunState.STOPPED, RunState.FAILED):
             gc.unfreeze()
             self.freeze()
+            # What that freed (a discarded run's graphs: hundreds of MB after the lab) goes back to the system.
+            return_free_memory()
 
     @Slot()
     def _on_timer_tick(self) -> None:
