@@ -16,6 +16,8 @@ _PER_LAYER = LAYER_PROBES + JACOBIAN_PROBES
 
 __all__ = ["RunHistory"]
 
+_INITIAL_ROWS = 4096
+
 
 class RunHistory:
     """Growable (lanes × epochs × …) arrays of a run's reports.
@@ -39,7 +41,9 @@ class RunHistory:
         self.weights_epoch = -1
         self._n = 0
         self._first_epoch = 0
-        cap = max(16, capacity if capacity is not None else layout.epochs + 1)
+        # Room for the plan, up to a bound: a 100 000-epoch lab would ask for
+        # gigabytes up front, and a run may be stopped long before its end.
+        cap = max(16, capacity if capacity is not None else min(layout.epochs + 1, _INITIAL_ROWS))
         lanes, layers = layout.n_lanes, layout.max_layers
         grid = 0 if layout.grid_x is None else len(layout.grid_x)
         self._scalars = {name: np.full((cap, lanes), np.nan) for name in ("loss", "full_loss")}
@@ -114,7 +118,7 @@ class RunHistory:
             If an array is missing or its shape or type does not fit ``layout``.
         """
         n = len(arrays.get("seconds", ()))
-        history = cls(layout, capacity=max(n, layout.epochs + 1))
+        history = cls(layout, capacity=n + min(max(layout.epochs + 1 - n, 0), _INITIAL_ROWS))
         for name, target in history._buffers().items():
             if name not in arrays:
                 raise ValueError(f"the array {name!r} is missing")
@@ -152,6 +156,8 @@ class RunHistory:
             and (layout.grid_x is None) == (old.grid_x is None)
             and (layout.surface is None) == (old.surface is None)
         )
+        if same and not (np.array_equal(layout.data_x, old.data_x) and np.array_equal(layout.data_y, old.data_y)):
+            raise ValueError("the training data differ from the data the run was recorded on")
         if not same:
             raise ValueError("the continued run has other lanes or layers than the recorded one")
         if layout.start_epoch != self.last_epoch:

@@ -6,14 +6,18 @@ is trained.
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from gradviz.engine.errors import SpecError
+from gradviz.engine.report import HyperparameterEdit
 from gradviz.engine.spec import RunSpec
 
-__all__ = ["Resume", "check_resume", "lane_weight_shapes"]
+__all__ = ["Resume", "check_resume", "lane_weight_shapes", "spec_with_edits"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -63,3 +67,20 @@ def lane_weight_shapes(spec: RunSpec, lane: int) -> list[tuple[int, ...]]:
         shapes += [(fan_in, layer.units), (layer.units,)]
         fan_in = layer.units
     return shapes
+
+
+def spec_with_edits(spec: RunSpec, edits: Iterable[HyperparameterEdit]) -> RunSpec:
+    """``spec`` with live hyperparameter edits applied in order: what the lanes ran with at the end.
+
+    A run that continues a recorded one must go on with the learning rates
+    the class set during it, not the ones it started with.
+    """
+    lanes = list(spec.lanes)
+    for edit in edits:
+        if not 0 <= edit.lane < len(lanes):
+            continue
+        if isinstance(edit.value, float) and not math.isfinite(edit.value):
+            continue
+        lane = lanes[edit.lane]
+        lanes[edit.lane] = dataclasses.replace(lane, optimizer=lane.optimizer.with_param(edit.name, edit.value))
+    return spec.replace(lanes=[lane.to_json() for lane in lanes])

@@ -35,7 +35,7 @@ from gradviz.engine.files import atomic_write_bytes, checked_input_file
 from gradviz.engine.history import RunHistory
 from gradviz.engine.report import HyperparameterEdit, RunLayout, read_only
 from gradviz.engine.resume import Resume, check_resume
-from gradviz.engine.spec import RunSpec
+from gradviz.engine.spec import Limits, RunSpec
 from gradviz.engine.surfaces import SURFACES, SurfaceInfo
 
 __all__ = [
@@ -190,10 +190,11 @@ def load_session(path: str | Path) -> Session:
         raise SessionError(f"{name} is not a gradviz session, or it is damaged or truncated") from None
     except OSError as exc:
         raise SessionError(f"cannot read session {name}: {exc.strerror or exc}") from None
-    except (zipfile.LargeZipFile, NotImplementedError, EOFError, ValueError) as exc:
+    except (zipfile.LargeZipFile, NotImplementedError, EOFError, ValueError, RuntimeError, MemoryError) as exc:
+        # RuntimeError: e.g. a member flagged as encrypted; RecursionError (one) from absurdly nested JSON.
         if isinstance(exc, SessionError):
             raise
-        raise SessionError(f"session {name} is damaged: {exc}") from None
+        raise SessionError(f"session {name} is damaged: {type(exc).__name__}: {exc}") from None
     return _build(meta, arrays, weights, name)
 
 
@@ -244,12 +245,33 @@ def _read_npz(raw: bytes, name: str, member: str) -> dict[str, np.ndarray]:
         with zipfile.ZipFile(io.BytesIO(raw)) as inner:
             if sum(info.file_size for info in inner.infolist()) > MAX_UNPACKED_BYTES:
                 raise SessionError(f"session {name}: {member} unpacks to more than {MAX_UNPACKED_BYTES:,} bytes")
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
+            return {info.filename.removesuffix(".npy"): _read_npy(inner, info) for info in inner.infolist()}
     except SessionError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
         raise SessionError(f"session {name} is damaged: {member} cannot be read ({exc})") from None
+
+
+def _read_npy(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    """One array of an ``.npz``, once its header's shape is known to fit the bytes stored.
+
+    ``np.load`` allocates what the header claims before reading: a damaged
+    header could ask for terabytes.
+    """
+    with archive.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, _fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, _fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"{info.filename} has npy format {version}")
+        if dtype.hasobject:
+            raise ValueError(f"{info.filename} holds Python objects, which are never loaded")
+        if math.prod(shape) * dtype.itemsize > info.file_size:
+            raise ValueError(f"{info.filename} claims shape {shape}, more than it holds")
+    with archive.open(info) as fh:
+        return np.lib.format.read_array(fh, allow_pickle=False)
 
 
 def _int_field(meta: dict[str, Any], key: str, name: str, allow_none: bool = False) -> int | None:
@@ -274,6 +296,8 @@ def _build(meta: dict[str, Any], arrays: dict[str, np.ndarray], weights: dict[st
     assert start_epoch is not None and first_epoch is not None and recorded is not None
     if recorded < 1:
         raise SessionError(f"session {name} holds no recorded epoch")
+    if max(start_epoch, first_epoch + recorded, start_epoch + spec.epochs) > Limits.MAX_EPOCHS:
+        raise SessionError(f"session {name} is damaged: its epochs go beyond {Limits.MAX_EPOCHS:,}")
     try:
         layout = _layout(spec, arrays, start_epoch)
         edits = [_edit(e) for e in meta.get("edits", [])]

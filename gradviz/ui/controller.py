@@ -22,8 +22,8 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from gradviz.engine.control import RunControl
 from gradviz.engine.history import RunHistory
 from gradviz.engine.report import EpochReport
-from gradviz.engine.resume import Resume
-from gradviz.engine.spec import RunSpec
+from gradviz.engine.resume import Resume, spec_with_edits
+from gradviz.engine.spec import Limits, RunSpec
 from gradviz.ui.worker import TrainingWorker, start_worker_thread
 
 __all__ = ["FRAME_INTERVAL_MS", "Panel", "RunController", "RunState", "join_outliving_runs"]
@@ -401,6 +401,11 @@ class RunController(QObject):
         return (self._run is None and h is not None and len(h) > 0
                 and h.weights is not None and h.weights_epoch == h.last_epoch)
 
+    def max_continue_epochs(self) -> int:
+        """The most epochs a continuation may add (a run has at most ``Limits.MAX_EPOCHS``)."""
+        last = self._history.last_epoch if self._history is not None else 0
+        return max(0, Limits.MAX_EPOCHS - last)
+
     def continue_training(self, epochs: int) -> None:
         """Train ``epochs`` more epochs from the shown run's last weights, appending to its history.
 
@@ -414,8 +419,8 @@ class RunController(QObject):
         """
         if not self.can_continue():
             raise ValueError("this run cannot be continued: it holds no weights of its last epoch")
-        if epochs < 1:
-            raise ValueError(f"cannot continue for {epochs} epochs")
+        if not 1 <= epochs <= self.max_continue_epochs():
+            raise ValueError(f"cannot continue for {epochs} epochs (1 to {self.max_continue_epochs()})")
         history = self._history
         assert history is not None
         self.stop()
@@ -423,7 +428,8 @@ class RunController(QObject):
         self._last_error = None
         self._follow = True
         control = RunControl(self._pace)
-        spec = history.layout.spec.replace(epochs=epochs)
+        # The lanes go on with the hyperparameters the class set live, not the ones they began with.
+        spec = spec_with_edits(history.layout.spec, history.edits).replace(epochs=epochs)
         run = _Run(self, spec, control, self._weights_dir, continues=history)
         self._run = run
         self._threads.append(run)

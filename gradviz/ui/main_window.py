@@ -160,6 +160,7 @@ class MainWindow(QMainWindow):
         self._lessons: dict[str, Lesson] = {}
         self._run_error: str | None = None
         self._after_tensorflow: Callable[[], object] | None = None  # a command waiting for TensorFlow
+        self._sessions_shown: dict[str, tuple[Path, Session]] = {}  # picker entries of opened sessions
 
         self.loader = loader if loader is not None else TensorFlowLoader(self)
         self.panels: list[Panel] = [cls() for cls in PANELS + EXTRA_PANELS]
@@ -397,6 +398,8 @@ class MainWindow(QMainWindow):
             self._after_tensorflow = slot
             self.statusBar().showMessage("Preparing TensorFlow… this starts as soon as it is ready.")
             self.start_tensorflow()
+        else:
+            self.show_error(f"Training needs TensorFlow, which could not be loaded: {self.loader.error}")
 
     # public --------------------------------------------------------------------
 
@@ -432,11 +435,13 @@ class MainWindow(QMainWindow):
             lesson = dataclasses.replace(known, spec=spec)
         else:
             lesson = Lesson(
-                name=f"session:{path.stem}", title=f"Saved session: {path.name}", section="",
+                name=f"session:{path.resolve()}", title=f"Saved session: {path.name}", section="",
                 summary=f"A saved run of {history.layout.n_lanes} lanes, epochs {history.first_epoch}–"
                         f"{history.last_epoch}.",
                 spec=spec, explanation="",
             )
+        if known is None:
+            self._sessions_shown[lesson.name] = (path, session)
         self.set_lesson(lesson, history=history)
         self.setWindowTitle(f"{path.name} - gradviz")
         if not self.tf_ready:
@@ -597,16 +602,16 @@ class MainWindow(QMainWindow):
             self.banner.clear()
         self.statusBar().showMessage("TensorFlow is ready. Press Play (Space) to train.", 8000)
         self.transport.set_ready(True)
-        if self.controller.state is RunState.IDLE and self.controller.spec is not None:
-            self.controller.reset()
         waiting, self._after_tensorflow = self._after_tensorflow, None
         if waiting is not None:
-            waiting()
+            waiting()  # the command pressed while loading; it starts its own run
+        elif self.controller.state is RunState.IDLE and self.controller.spec is not None:
+            self.controller.reset()
 
     @Slot(str)
     def _on_tensorflow_failed(self, message: str) -> None:
         self._after_tensorflow = None
-        self.transport.set_ready(False)
+        self.transport.set_ready(self.controller.replaying)  # a recording plays back without TensorFlow
         self.show_error(
             f"{message}\nTraining is not available in this window; lessons and their explanations still are. "
             "Reinstall gradviz's dependencies (pip install gradviz) and start it again."
@@ -615,7 +620,9 @@ class MainWindow(QMainWindow):
     @Slot(int)
     def _on_lesson_picker_change(self, index: int) -> None:
         name = self.lesson_picker.itemData(index)
-        if name in self._lessons:
+        if name in self._sessions_shown:
+            self.sessions.open(*self._sessions_shown[name])  # a saved session is shown again, not retrained
+        elif name in self._lessons:
             self.set_lesson(self._lessons[name])
 
     @Slot(object)
@@ -646,15 +653,15 @@ class MainWindow(QMainWindow):
             self.banner.clear()  # a new run has begun (Reset holds it paused): the failed run's error is history
         for lane in range(history.layout.n_lanes):
             self.lanes.set_note(lane, "")
-        spec = history.layout.spec
-        self.transport.set_progress(history.last_epoch, history.last_epoch, spec.epochs)
+        self.transport.set_progress(history.last_epoch, history.last_epoch, history.layout.epochs)
 
     @Slot(int)
     def _on_frame_change(self, epoch: int) -> None:
         history = self.controller.history
         if history is None:
             return
-        self.transport.set_progress(epoch, history.last_epoch, history.layout.epochs)
+        self.transport.set_progress(epoch, history.last_epoch, history.layout.epochs,
+                                    follow=self.controller.following)
         for lane, at in enumerate(history.diverged_epoch()):
             self.lanes.set_note(lane, f"diverged at epoch {at}" if at >= 0 and at <= epoch else "")
         if epoch != self._findings_epoch:

@@ -43,6 +43,10 @@ DEFAULT_MAX_WIDTH = 960
 #: How long the last frame stays up before a GIF loops: long enough to read the result.
 FINAL_FRAME_S = 3.0
 _TRANSPARENT = 255  # GIF palette index for "unchanged since the last frame"
+# A frame left on screen longer (the class talking, the run paused) lasts this
+# long in the recording: a GIF cannot hold more than 655 s per frame, and an
+# MP4 would repeat the frame for the whole pause.
+MAX_FRAME_S = 60.0
 _QUEUE_FRAMES = 6  # frames waiting for the writer; more are dropped (the previous one is shown longer)
 
 
@@ -116,7 +120,7 @@ class _GifSink:
                                                      dither=Image.Dither.NONE)
         params: dict[str, object] = {
             # centiseconds; browsers show anything under 2 cs at 10 cs
-            "duration": max(20, round(duration_s * 100) * 10),
+            "duration": max(20, round(min(duration_s, MAX_FRAME_S) * 100) * 10),
             "disposal": 1,  # keep the frame: the next one draws only what changed
             "include_color_table": True,
         }
@@ -166,7 +170,7 @@ class _Mp4Sink:
             )
         assert self._process.stdin is not None
         data = np.ascontiguousarray(frame).tobytes()
-        for _ in range(max(1, round(duration_s * self._fps))):
+        for _ in range(max(1, round(min(duration_s, MAX_FRAME_S) * self._fps))):
             self._process.stdin.write(data)
         self.frames += 1
 

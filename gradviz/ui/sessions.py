@@ -15,7 +15,6 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from gradviz.engine.session import SUFFIX, Session, SessionError, load_session, save_session
-from gradviz.engine.spec import Limits
 
 if TYPE_CHECKING:
     from gradviz.ui.main_window import MainWindow
@@ -144,9 +143,10 @@ class SessionActions(QObject):
             self._window.statusBar().showMessage("Nothing to continue: let the run finish or stop it first.", 8000)
             return
         spec = controller.spec
-        default = spec.epochs if spec is not None else 100
+        most = controller.max_continue_epochs()
+        default = min(spec.epochs if spec is not None else 100, most)
         epochs, ok = QInputDialog.getInt(
-            self._window, "Continue training", "Train this many more epochs:", default, 1, Limits.MAX_EPOCHS
+            self._window, "Continue training", "Train this many more epochs:", default, 1, most
         )
         if ok:
             self.continue_training(epochs)

@@ -254,11 +254,14 @@ class TransportBar(QWidget):
         self.pace.setMaximumWidth(round(460 * scale))
         self.progress.setMaximumHeight(round(14 * scale))
 
-    def set_progress(self, shown: int, newest: int, total: int) -> None:
+    def set_progress(self, shown: int, newest: int, total: int, follow: bool | None = None) -> None:
         """Epoch counter, progress bar and timeline range; ``newest`` -1 clears them.
 
-        The timeline follows the newest epoch unless the learner dragged it back.
+        The timeline follows the newest epoch unless the learner dragged it
+        back, or ``follow`` says otherwise (a recording played back).
         """
+        if follow is not None:
+            self._follow = follow
         if newest < 0:
             self.epoch_text.setText(f"epoch – / {total}")
             self.progress.setRange(0, max(1, total))

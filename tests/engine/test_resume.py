@@ -89,3 +89,17 @@ def test_weights_that_do_not_fit_are_refused_by_name() -> None:
         check_resume(spec, Resume(2, (good[0], good[0])))
     with pytest.raises(SpecError, match="must be 0 or more"):
         check_resume(spec, Resume(-1, good))
+
+
+def test_spec_with_edits_applies_live_edits_in_order() -> None:
+    from gradviz.engine.report import HyperparameterEdit
+    from gradviz.engine.resume import spec_with_edits
+
+    spec = _spec(epochs=2)
+    edits = [HyperparameterEdit(3, 1, "learning_rate", 0.2, 0.05),
+             HyperparameterEdit(5, 1, "learning_rate", 0.01, 0.2),
+             HyperparameterEdit(6, 0, "momentum", float("nan"), 0.0)]  # a value saved as null: not applied
+    edited = spec_with_edits(spec, edits)
+    assert edited.lanes[1].optimizer.get("learning_rate") == 0.01
+    assert edited.lanes[0].optimizer == spec.lanes[0].optimizer
+    assert edited.lanes[1].model == spec.lanes[1].model and edited.epochs == spec.epochs

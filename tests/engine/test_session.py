@@ -166,6 +166,26 @@ def _npz_change(member, **arrays):
     return change
 
 
+def _patch(path: Path, old: bytes, new: bytes) -> Path:
+    """Replace bytes inside a stored (uncompressed) member, keeping the archive readable."""
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info.filename) for info in archive.infolist()}
+    inner = io.BytesIO(members["history.npz"])
+    with zipfile.ZipFile(inner) as z:
+        arrays = {info.filename: z.read(info.filename) for info in z.infolist()}
+    assert old in arrays["seconds.npy"]
+    arrays["seconds.npy"] = arrays["seconds.npy"].replace(old, new.ljust(len(old)) if len(new) < len(old) else new)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for key, value in arrays.items():
+            z.writestr(key, value)
+    members["history.npz"] = out.getvalue()
+    with zipfile.ZipFile(path, "w") as archive:
+        for key, value in members.items():
+            archive.writestr(key, value)
+    return path
+
+
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
@@ -192,9 +212,15 @@ BAD_SESSIONS = {
                     r"the array 'loss' has shape \(7, 2\), not \(7, 3\)"),
     "pickled array": (lambda good, p: _rewrite(
         good, p, _npz_change("history.npz", seconds=np.array([{"x": 1}] * 7, dtype=object))),
-        "history.npz cannot be read .Object arrays cannot be loaded"),
+        "history.npz cannot be read .seconds.npy holds Python objects"),
     "missing history": (lambda good, p: _rewrite(good, p, lambda m: m.pop("history.npz")),
                         "incomplete: history.npz is missing"),
+    "huge array header": (lambda good, p: _rewrite(good, p, _npz_change("history.npz", seconds=np.zeros(7))) and _patch(
+        p, b"'shape': (7,)", b"'shape': (4000000000,)"), "claims shape .4000000000,., more than it holds"),
+    "nested json": (lambda good, p: _rewrite(good, p, lambda m: m.update({"session.json": b"[" * 100_000})),
+                    "is damaged: RecursionError"),
+    "epochs beyond the limit": (lambda good, p: _rewrite(good, p, _meta_change(start_epoch=10**12)),
+                                "its epochs go beyond 1,000,000"),
     "weights misfit": (lambda good, p: _rewrite(good, p, _npz_change("weights.npz", **{"lane0.0": np.zeros((3, 3))})),
                        "its weights do not fit its lanes"),
 }

@@ -233,3 +233,24 @@ def test_window_exports_the_shown_panel_and_every_file_and_records_a_gif(
     assert actions.start_recording(tmp_path / "run.avi") is None
     assert ".gif or .mp4" in win.error_text and actions.recorder is None
     assert files_under(tmp_path) == before
+
+
+def test_a_frame_left_on_screen_for_an_hour_still_makes_a_gif(tmp_path) -> None:
+    from PIL import Image
+
+    from gradviz.ui.recorder import MAX_FRAME_S, _GifSink
+
+    path = tmp_path / "pause.gif"
+    frames = [np.full((40, 60, 3), c, np.uint8) for c in (10, 200, 90)]
+    with path.open("wb") as fh:
+        sink = _GifSink(fh)
+        for frame, seconds in zip(frames, (3600.0, 0.1, 0.5)):  # the class talked for an hour on frame 1
+            sink.write(frame, seconds)
+        sink.close()
+    with Image.open(path) as gif:
+        assert gif.n_frames == 3
+        durations = []
+        for i in range(3):
+            gif.seek(i)
+            durations.append(gif.info["duration"])
+    assert durations == [round(MAX_FRAME_S * 1000), 100, 500]

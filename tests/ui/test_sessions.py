@@ -141,7 +141,8 @@ def test_play_step_and_reset_move_through_a_recording_without_training(qtbot, op
         controller.play()  # plays the recording back from its first epoch
         assert controller.state is RunState.RUNNING
         wait_state(qtbot, window, RunState.FINISHED)
-        assert drawn[0] == 0 and drawn[-1] == 8 and drawn == sorted(drawn) and len(set(drawn)) >= 5
+        qtbot.waitUntil(lambda: drawn[-1] == 8, timeout=5000)  # the last frame follows the state by a tick
+        assert drawn[0] == 0 and drawn == sorted(drawn) and len(set(drawn)) >= 5
         assert controller.history is history and len(history) == 9  # nothing was trained
         assert not window.loader.is_started  # nor TensorFlow asked for
         controller.reset()
@@ -152,5 +153,82 @@ def test_play_step_and_reset_move_through_a_recording_without_training(qtbot, op
         controller.play()
         controller.pause()
         assert controller.state is RunState.PAUSED and controller.history is history
+    finally:
+        window.close()
+
+
+def test_continuing_keeps_the_hyperparameters_set_live(qtbot, open_window, tmp_path: Path) -> None:
+    from gradviz.engine.lessons import load_lesson
+
+    window = open_window(load_lesson("surface-ravine").spec.replace(epochs=30))
+    controller = window.controller
+    controller.set_pace(40.0)
+    controller.play()
+    qtbot.waitUntil(lambda: controller.history.last_epoch >= 2, timeout=60_000)
+    for lane in range(controller.history.layout.n_lanes):
+        controller.control.set_hyperparameter(lane, "learning_rate", 1e-5)  # every point all but stops
+    wait_state(qtbot, window, RunState.FINISHED)
+    frozen = controller.history.positions[:, -1].copy()
+    assert len(controller.history.edits) == controller.history.layout.n_lanes
+
+    controller.set_pace(None)
+    controller.continue_training(5)
+    qtbot.waitUntil(lambda: controller.history.last_epoch == 35, timeout=60_000)
+    wait_state(qtbot, window, RunState.FINISHED)
+    # Had the continued run gone back to the lesson's learning rates, the points would move on
+    # as in the run's first two steps.
+    positions = controller.history.positions
+    first_steps = np.abs(positions[:, 2] - positions[:, 0]).max(axis=1)
+    continued = np.abs(positions[:, -1] - frozen).max(axis=1)
+    assert (continued < first_steps / 10).all(), (continued, first_steps)
+
+
+def test_timeline_and_lesson_picker_follow_an_opened_session(qtbot, open_window, tiny_spec, tmp_path: Path) -> None:
+    source = _trained_window(qtbot, open_window, tiny_spec, epochs=8)
+    saved = source.sessions.save(tmp_path / "tiny.gradviz")
+    window = _fresh_window(qtbot, tiny_spec)
+    try:
+        window.sessions.open(saved)
+        controller, timeline = window.controller, window.transport.timeline
+        controller.reset()
+        controller.render_now()
+        assert (controller.shown_epoch, timeline.value(), timeline.maximum()) == (0, 0, 8)
+        controller.step()
+        controller.render_now()
+        assert timeline.value() == 1
+        # Away to another lesson and back: the session is shown again, not trained afresh.
+        picker = window.lesson_picker
+        session_entry = picker.currentIndex()
+        picker.setCurrentIndex(picker.findData("race"))
+        assert not controller.replaying
+        picker.setCurrentIndex(session_entry)
+        assert controller.replaying and controller.state is RunState.FINISHED
+        assert len(controller.history) == 9
+    finally:
+        window.close()
+
+
+def test_a_session_opened_after_tensorflow_failed_plays_back_and_says_why_it_cannot_train(
+        qtbot, open_window, tiny_spec, tmp_path: Path) -> None:
+    from gradviz.ui.tf_loader import TensorFlowLoader
+
+    source = _trained_window(qtbot, open_window, tiny_spec, epochs=4)
+    saved = source.sessions.save(tmp_path / "tiny.gradviz")
+    loader = TensorFlowLoader()
+    window = MainWindow(as_lesson(tiny_spec(epochs=3)), loader=loader)
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        loader.error = "TensorFlow could not be loaded: ImportError: no libtensorflow"
+        loader._done.set()  # the import ended in failure, as TensorFlowLoader._load records it
+        loader.failed.emit(loader.error)
+        window.sessions.open(saved)
+        assert window.transport.play_button.isEnabled()
+        window.transport.play_button.click()  # playing back needs no TensorFlow
+        assert window.controller.state is RunState.RUNNING
+        window.controller.pause()
+        window.sessions.continue_training(2)
+        assert "Training needs TensorFlow, which could not be loaded" in window.error_text
+        assert window.controller.history.last_epoch == 4
     finally:
         window.close()
