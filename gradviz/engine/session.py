@@ -144,6 +144,9 @@ def save_session(path: str | Path, history: RunHistory, lesson: str | None = Non
         if history.weights is not None:
             weights = {f"lane{i}.{j}": w for i, lane in enumerate(history.weights) for j, w in enumerate(lane)}
             archive.writestr("weights.npz", _npz(weights))
+    if buffer.tell() > MAX_SESSION_BYTES:
+        raise SessionError(f"the session would be {buffer.tell():,} bytes, more than the {MAX_SESSION_BYTES:,} "
+                           "gradviz opens; save a shorter run")
     try:
         atomic_write_bytes(path, buffer.getvalue())
     except OSError as exc:
