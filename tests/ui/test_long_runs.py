@@ -1,6 +1,8 @@
-"""Long runs stay readable: the race's loss curves draw a bounded number of points, the history keeps every epoch."""
+"""Long runs and big data stay readable: the race draws a bounded number of points, the history keeps them all."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -49,3 +51,19 @@ def test_race_curve_holds_a_bounded_number_of_points_while_the_history_keeps_all
     shown_x, _ = panel.curve(0).getData()
     assert shown_x.min() >= EPOCHS * 0.9 - 10
     assert len(shown_x) <= bound
+
+
+def test_race_draws_a_sample_of_a_large_dataset_under_the_fitted_curves(panel_factory) -> None:
+    history = long_race_history()
+    n = 300_000  # a CSV this long took seconds to bind and every frame a quarter second to paint
+    x = np.linspace(-2, 2, n, dtype=np.float32).reshape(-1, 1)
+    x.setflags(write=False)
+    y = 0.5 * x**3 - x
+    y.setflags(write=False)
+    history.layout = dataclasses.replace(history.layout, data_x=x, data_y=y)
+    panel = panel_factory(RacePanel, history, EPOCHS)
+    points = panel.fit_plot.listDataItems()[0]  # the training data, under the fitted curves
+    shown_x = np.array([p.pos().x() for p in points.points()])
+    assert len(shown_x) <= RacePanel.MAX_DATA_POINTS
+    assert shown_x.min() == -2 and shown_x.max() == 2  # an even sample across the whole range
+    assert len(history.layout.data_x) == n

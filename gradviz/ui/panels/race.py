@@ -102,6 +102,8 @@ class RacePanel(Panel):
     LOG_FLOOR = 1e-12
     #: edit annotations kept as text labels (older edits keep only their marker).
     MAX_EDIT_LABELS = 12
+    #: training samples drawn under the fitted curves at most (an even sample of larger datasets).
+    MAX_DATA_POINTS = 2000
 
     def __init__(
         self, parent: QWidget | None = None, theme: Theme = LIGHT, threshold: float | None = None
@@ -354,8 +356,11 @@ class RacePanel(Panel):
         self._set_label(fit, "left", "y")
         self._fits = []
         if layout.grid_x is not None and layout.data_x.ndim == 2 and layout.data_x.shape[1] == 1:
-            x = finite(layout.data_x[:, 0])
-            y = finite(layout.data_y.reshape(len(layout.data_y), -1)[:, 0])
+            # A scatter of a million CSV rows took seconds to build and to paint: draw an even
+            # sample of them (the curves are fitted to, and the history keeps, all of them).
+            shown = np.unique(np.linspace(0, len(layout.data_x) - 1, self.MAX_DATA_POINTS).astype(int))
+            x = finite(layout.data_x[shown, 0])
+            y = finite(layout.data_y.reshape(len(layout.data_y), -1)[shown, 0])
             self._data_points = pg.ScatterPlotItem(
                 x=np.nan_to_num(x), y=np.nan_to_num(y), size=5, pen=None,
                 brush=pg.mkBrush(QColor(t.muted)), name="training data",
