@@ -64,7 +64,7 @@ def test_a_bad_hyperparameter_is_refused_and_ok_stays_off(qtbot, editor, field: 
 
 @pytest.mark.parametrize(("name", "says"), [("", "not an empty string"), ("   ", "not only spaces")])
 def test_an_empty_lane_name_is_refused(qtbot, editor, name: str, says: str) -> None:
-    window, dialog = editor
+    _, dialog = editor
     type_into(qtbot, dialog.name_box, name)
     assert says in dialog.name_error.text()
     assert not dialog.ok_button.isEnabled()
