@@ -17,6 +17,7 @@ _PER_LAYER = LAYER_PROBES + JACOBIAN_PROBES
 __all__ = ["RunHistory"]
 
 _INITIAL_ROWS = 4096
+_PLAN_BYTES = 1 << 30
 
 
 class RunHistory:
@@ -41,18 +42,23 @@ class RunHistory:
         self.weights_epoch = -1
         self._n = 0
         self._first_epoch = 0
-        # Room for the plan, up to a bound: a 100 000-epoch lab would ask for
-        # gigabytes up front, and a run may be stopped long before its end.
-        cap = max(16, capacity if capacity is not None else min(layout.epochs + 1, _INITIAL_ROWS))
         lanes, layers = layout.n_lanes, layout.max_layers
         grid = 0 if layout.grid_x is None else len(layout.grid_x)
-        self._scalars = {name: np.full((cap, lanes), np.nan) for name in ("loss", "full_loss")}
-        self._diverged = np.zeros((cap, lanes), dtype=bool)
-        self._layers = {name: np.full((cap, lanes, layers), np.nan) for name in _PER_LAYER}
-        self._hist = np.zeros((cap, lanes, layers, HIST_BINS), dtype=np.float32)
-        self._pred = np.full((cap, lanes, grid), np.nan, dtype=np.float32)
-        self._seconds = np.zeros(cap)
-        self._position = np.full((cap, lanes, 2), np.nan) if layout.surface is not None else None
+        if capacity is None:
+            # Room for the whole plan, so the GUI thread never stops to copy a
+            # grown history mid-run.  np.empty only reserves address space:
+            # memory is used as epochs are written.  A plan beyond the budget
+            # (a 100 000-epoch lab) starts smaller and grows.
+            row_bytes = 8 * lanes * (3 + 2 + layers * len(_PER_LAYER)) + 4 * lanes * (layers * HIST_BINS + grid)
+            capacity = min(layout.epochs + 1, max(_INITIAL_ROWS, _PLAN_BYTES // row_bytes))
+        cap = max(16, capacity)
+        self._scalars = {name: np.empty((cap, lanes)) for name in ("loss", "full_loss")}
+        self._diverged = np.empty((cap, lanes), dtype=bool)
+        self._layers = {name: np.empty((cap, lanes, layers)) for name in _PER_LAYER}
+        self._hist = np.empty((cap, lanes, layers, HIST_BINS), dtype=np.float32)
+        self._pred = np.empty((cap, lanes, grid), dtype=np.float32)
+        self._seconds = np.empty(cap)
+        self._position = np.empty((cap, lanes, 2)) if layout.surface is not None else None
 
     # recording -----------------------------------------------------------
 
@@ -75,11 +81,10 @@ class RunHistory:
             values = getattr(report, name)
             self._layers[name][i] = np.nan if values is None else values
         self._hist[i] = report.hist_counts
-        if report.prediction is not None:
-            self._pred[i] = report.prediction
+        self._pred[i] = np.nan if report.prediction is None else report.prediction
         self._seconds[i] = report.seconds
-        if self._position is not None and report.position is not None:
-            self._position[i] = report.position
+        if self._position is not None:
+            self._position[i] = np.nan if report.position is None else report.position
         self.edits.extend(report.edits)
         if report.weights is not None:
             self.weights, self.weights_epoch = report.weights, report.epoch

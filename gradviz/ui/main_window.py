@@ -161,6 +161,7 @@ class MainWindow(QMainWindow):
         self._run_error: str | None = None
         self._after_tensorflow: Callable[[], object] | None = None  # a command waiting for TensorFlow
         self._sessions_shown: dict[str, tuple[Path, Session]] = {}  # picker entries of opened sessions
+        self._panel_meaningful: dict[str, bool] = {}  # by panel name: does it show anything for this run
 
         self.loader = loader if loader is not None else TensorFlowLoader(self)
         self.panels: list[Panel] = [cls() for cls in PANELS + EXTRA_PANELS]
@@ -359,6 +360,10 @@ class MainWindow(QMainWindow):
         self.run_menu.addSeparator()
         hint(self.run_menu, "Edit lanes…", "Ctrl+E", self.open_race_editor)
         hint(self.view_menu, "Full screen", "F11", self._toggle_fullscreen)
+        self.all_panels_action = self.view_menu.addAction("All panels at once")
+        self.all_panels_action.setCheckable(True)
+        self.all_panels_action.setToolTip("Stack every panel of the lesson instead of one per tab")
+        self.all_panels_action.toggled.connect(self.set_all_panels_visible)
         self.presentation.add_menu_actions(self.view_menu)
         self.view_menu.addSeparator()
         self.appearance.add_menu_actions(self.view_menu)
@@ -484,10 +489,13 @@ class MainWindow(QMainWindow):
         # Each kind of run shows the panels that mean something for it.
         shown = {"lab": is_grid, "surface": is_surface, "gradients": not is_surface,
                  "activations": not is_surface, "jacobians": not is_surface}
+        self._panel_meaningful = {panel.name: shown.get(panel.name, True) for panel in self.panels}
         for panel in self.panels:
             index = self.tabs.indexOf(panel)
             if index >= 0:
-                self.tabs.setTabVisible(index, shown.get(panel.name, True))
+                self.tabs.setTabVisible(index, self._panel_meaningful[panel.name])
+            else:  # stacked: every panel that means something for this run is on screen
+                panel.setVisible(self._panel_meaningful[panel.name])
         default = "surface" if is_surface else "lab" if is_grid else "race"
         wanted = _LESSON_PANEL.get(lesson.name, default)
         for panel in self.panels:
@@ -547,17 +555,23 @@ class MainWindow(QMainWindow):
 
     def set_all_panels_visible(self, all_visible: bool) -> None:
         """Show every panel at once, stacked (True), or one per tab (False)."""
-        if all_visible == self._all_panels.isVisible():
+        if all_visible == (not self._all_panels.isHidden()):
             return
+        self.all_panels_action.blockSignals(True)
+        self.all_panels_action.setChecked(all_visible)
+        self.all_panels_action.blockSignals(False)
         current = self.tabs.currentIndex()
         if all_visible:
             for panel in self.panels:
                 self._all_panels.addWidget(panel)  # reparents it out of the tab widget
+                # The tab widget had hidden every panel but the current one.
+                panel.setVisible(self._panel_meaningful.get(panel.name, True))
             self.tabs.hide()
             self._all_panels.show()
         else:
             for panel in self.panels:
-                self.tabs.addTab(panel, panel.title)
+                index = self.tabs.addTab(panel, panel.title)
+                self.tabs.setTabVisible(index, self._panel_meaningful.get(panel.name, True))
             self.tabs.setCurrentIndex(max(0, current))
             self._all_panels.hide()
             self.tabs.show()

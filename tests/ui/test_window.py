@@ -274,3 +274,19 @@ def test_run_app_reports_a_failed_run(tmp_path: Path, bad_input_spec: RunSpec) -
     assert result.returncode == 1
     assert "gradviz: error: lanes[0].model.input_dim" in result.stderr
     assert "QThread" not in result.stderr
+
+
+def test_all_panels_at_once_shows_each_panel_that_means_something(qtbot, tiny_spec) -> None:
+    window = MainWindow(as_lesson(tiny_spec()))
+    qtbot.addWidget(window)
+    window.show()
+    by_name = {panel.name: panel for panel in window.panels}
+    window.all_panels_action.trigger()
+    assert window.all_panels_visible
+    # A network race: its four panels stacked on screen; the lab and surface panels mean nothing here.
+    assert {n for n, p in by_name.items() if p.isVisible()} == {"race", "gradients", "activations", "jacobians"}
+    window.all_panels_action.trigger()
+    assert not window.all_panels_visible
+    assert [window.tabs.isTabVisible(window.tabs.indexOf(by_name[n])) for n in ("race", "lab", "surface")] == [
+        True, False, False]
+    window.close()
