@@ -82,6 +82,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3000)
     parser.add_argument("--lesson", default="race")
     parser.add_argument("--headless-epochs", type=int, default=1000)
+    parser.add_argument("--layout", choices=("tabs", "stacked"), default="tabs",
+                        help="tabs: the lesson's panel on screen, as the window opens; stacked: every panel at once")
     args = parser.parse_args()
 
     app = QApplication(sys.argv[:1])
@@ -91,10 +93,8 @@ def main() -> int:
     lesson = dataclasses.replace(lesson, spec=lesson.spec.replace(epochs=args.epochs))
     window = MainWindow(lesson)
     window.resize(1280, 800)
-    window.set_all_panels_visible(True)
+    window.set_all_panels_visible(args.layout == "stacked")
     window.show()
-    for panel in window.panels:  # panels that were background tabs stay hidden when stacked
-        panel.show()
     controller = window.controller
     collector.follow(controller)
 
@@ -154,7 +154,7 @@ def main() -> int:
 
     late = np.array(probe.lateness_ms)
     delays = np.array(frame_delays_ms)
-    print(f"lesson={args.lesson} lanes={history.layout.n_lanes} epochs={epochs} frames={frames} "
+    print(f"layout={args.layout} lesson={args.lesson} lanes={history.layout.n_lanes} epochs={epochs} frames={frames} "
           f"wall_s={timing['end'] - timing['start']:.2f} probe_ticks={late.size}")
     worst = int(np.argmax(late))
     print(f"lateness_ms: p50={np.percentile(late, 50):.2f} p99={np.percentile(late, 99):.2f} max={late.max():.2f} "

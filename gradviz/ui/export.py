@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
+    QGraphicsItem,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -133,6 +134,7 @@ def _svg_bytes(panel: Panel, size: tuple[int, int]) -> bytes:
         for item in view.scene().items():
             if hasattr(item, "setExportMode"):
                 item.setExportMode(True, {"antialias": True})
+            item.setCacheMode(QGraphicsItem.CacheMode.NoCache)  # axes as text and lines, not a pixmap
     # QSvgGenerator writes to a file only; a temporary one keeps the target whole-or-nothing.
     fd, tmp = tempfile.mkstemp(suffix=".svg")
     os.close(fd)

@@ -15,7 +15,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFontMetrics, QPalette, QPen
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 
 from gradviz.engine.history import RunHistory
 from gradviz.ui.theme import LIGHT, Theme, lane_color, lane_pen, superscript
@@ -81,6 +81,10 @@ class DecadeAxis(pg.AxisItem):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.enableAutoSIPrefix(False)  # "(x1e+09)" next to a log-scale label is noise
+        # Kept as a pixmap until the axis changes: replaying its tick labels and
+        # grid on every frame was two thirds of a panel's paint time, and the
+        # GUI thread's, at full pace.  Exports switch it off (vector output).
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     def logTickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
         lo, hi = (float(v) for v in self.range)
