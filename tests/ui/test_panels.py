@@ -423,3 +423,22 @@ def test_decade_axis_is_used_everywhere(make_panel, history) -> None:
     panel = make_panel(GradientsPanel, history, 3)
     assert isinstance(panel.bar_plot.getAxis("left"), pg.AxisItem)
     assert panel.bar_plot.getAxis("left").logMode
+
+
+def test_long_loss_curves_are_drawn_solid_and_short_ones_keep_their_dashes(panel_factory) -> None:
+    from PySide6.QtCore import Qt
+    from synthetic import race_history
+
+    from gradviz.ui.panels.base import DASH_MAX_POINTS
+
+    history = race_history(DASH_MAX_POINTS + 100)
+    panel = panel_factory(RacePanel, history, epoch=50)
+    assert panel.curve(1).opts["pen"].style() == lane_style(1) != Qt.PenStyle.SolidLine
+    panel.render(DASH_MAX_POINTS + 100)  # too dense for dashes: seconds per frame to stroke a noisy curve
+    assert [panel.curve(lane).opts["pen"].style() for lane in range(4)] == [Qt.PenStyle.SolidLine] * 4
+    assert panel.curve(1).opts["pen"].color() == lane_color(1)  # still the lane's colour
+    panel.render(50)  # scrubbing back: dashes again
+    assert panel.curve(1).opts["pen"].style() == lane_style(1)
+    panel.set_theme(DARK)  # a restyle keeps the rule
+    panel.render(DASH_MAX_POINTS + 100)
+    assert panel.curve(1).opts["pen"].style() == Qt.PenStyle.SolidLine

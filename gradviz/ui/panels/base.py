@@ -20,7 +20,10 @@ from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 from gradviz.engine.history import RunHistory
 from gradviz.ui.theme import LIGHT, Theme, lane_color, lane_pen, superscript
 
-__all__ = ["DecadeAxis", "Panel", "finite", "grouped_offsets", "has_finite", "marker_indices", "safe_log10"]
+__all__ = ["DASH_MAX_POINTS", "DecadeAxis", "Panel", "finite", "grouped_offsets", "has_finite", "marker_indices", "safe_log10"]
+
+# Points beyond which a lane's curve is drawn solid (see Panel._fit_pen_to_density).
+DASH_MAX_POINTS = 400
 
 
 def finite(a: np.ndarray) -> np.ndarray:
@@ -257,6 +260,23 @@ class Panel(QWidget):
     def _lane_pen(self, lane: int, width: float = 2.0) -> QPen:
         """The lane's pen (colour and line style) at ``width`` times the line scale."""
         return lane_pen(lane, self._theme, width * self._line_scale)
+
+    def _fit_pen_to_density(self, curve: pg.PlotDataItem, lane: int, points: int, width: float = 2.0) -> None:
+        """The lane's dashed pen on a short curve, a solid one past :data:`DASH_MAX_POINTS` points.
+
+        Dashes along a long, noisy curve cannot be seen (they are shorter
+        than its wiggles) and cost Qt seconds per frame to stroke; the lane
+        is still told apart by its colour and markers.  The pen changes only
+        when the curve crosses the limit (``_style_items`` resets it).
+        """
+        dense = points > DASH_MAX_POINTS
+        if curve.property("gradvizDense") is dense:
+            return
+        pen = self._lane_pen(lane, width)
+        if dense:
+            pen.setStyle(Qt.PenStyle.SolidLine)
+        curve.setPen(pen)
+        curve.setProperty("gradvizDense", dense)
 
     def _px(self, size: float) -> float:
         """A marker size or line width in pixels, times the line scale."""

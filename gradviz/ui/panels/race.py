@@ -416,6 +416,7 @@ class RacePanel(Panel):
         for lane, curve in enumerate(self._curves):
             color = lane_color(lane, t)
             curve.setPen(self._lane_pen(lane))
+            curve.setProperty("gradvizDense", None)
             for item in (self._marks[lane], self._samples[lane]):
                 item.setSymbolSize(self._px(8))
                 item.setSymbolBrush(color)
@@ -496,6 +497,7 @@ class RacePanel(Panel):
             ys = shown[lane]
             if has_finite(ys):
                 curve.setData(x, ys)
+                self._fit_pen_to_density(curve, lane, len(x))
             else:
                 curve.setData(x=np.empty(0), y=np.empty(0))
             idx = marker_indices(len(x), self._mark_step, lane, len(self._curves))

@@ -356,6 +356,7 @@ class SurfacePanel(Panel):
         for lane, path in enumerate(self._paths):
             color = lane_color(lane, t)
             path.setPen(self._lane_pen(lane, width=2.5))
+            path.setProperty("gradvizDense", None)
             path.setSymbolSize(self._px(5))
             self._heads[lane].setSymbolSize(self._px(15))
             self._diverge_marks[lane].setSymbolSize(self._px(16))
@@ -366,6 +367,7 @@ class SurfacePanel(Panel):
             self._diverge_marks[lane].setSymbolBrush(color)
             self._diverge_marks[lane].setSymbolPen(pg.mkPen(color, width=self._px(3)))
             self._curves[lane].setPen(self._lane_pen(lane, width=2.5))
+            self._curves[lane].setProperty("gradvizDense", None)
             sample = self._samples[lane]
             sample.setPen(self._lane_pen(lane, width=2.5))
             sample.setSymbolSize(self._px(12))
@@ -421,6 +423,7 @@ class SurfacePanel(Panel):
             xy = self._drawable(traj[lane])
             if has_finite(xy):
                 self._paths[lane].setData(xy[:, 0], xy[:, 1])
+                self._fit_pen_to_density(self._paths[lane], lane, len(xy), width=2.5)
             else:
                 self._paths[lane].setData(x=_EMPTY, y=_EMPTY)
             here = xy[-1]
@@ -438,6 +441,7 @@ class SurfacePanel(Panel):
             ys = loss[lane]
             if has_finite(ys):
                 self._curves[lane].setData(steps, ys)
+                self._fit_pen_to_density(self._curves[lane], lane, len(steps), width=2.5)
             else:
                 self._curves[lane].setData(x=_EMPTY, y=_EMPTY)
 
