@@ -20,7 +20,9 @@ from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 from gradviz.engine.history import RunHistory
 from gradviz.ui.theme import LIGHT, Theme, lane_color, lane_pen, superscript
 
-__all__ = ["DASH_MAX_POINTS", "DecadeAxis", "Panel", "finite", "grouped_offsets", "has_finite", "marker_indices", "safe_log10"]
+__all__ = [
+    "DASH_MAX_POINTS", "DecadeAxis", "Panel", "finite", "grouped_offsets", "has_finite", "marker_indices", "safe_log10",
+]
 
 # Points beyond which a lane's curve is drawn solid (see Panel._fit_pen_to_density).
 DASH_MAX_POINTS = 400
