@@ -22,10 +22,13 @@ import argparse
 import dataclasses
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# A benchmark window must not rewrite the learner's settings when it closes.
+os.environ.setdefault("GRADVIZ_SETTINGS", str(Path(tempfile.mkdtemp(prefix="gradviz-bench-")) / "settings.ini"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np

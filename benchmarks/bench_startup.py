@@ -15,7 +15,9 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 CHILD = r"""
 import sys, time
@@ -47,7 +49,8 @@ window.shutdown(3.0)
 
 
 def launch() -> tuple[float, float]:
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    # Its own settings file: a benchmark window must not rewrite the learner's when it closes.
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", GRADVIZ_SETTINGS=str(Path(tempfile.mkdtemp()) / "s.ini"))
     start = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                              text=True, env=env)
