@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QSize, Qt, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTabWidget,
     QTextBrowser,
@@ -130,6 +131,34 @@ class Banner(QFrame):
         self.setStyleSheet(f"#banner {{{style}}} QLabel {{border:none; background:transparent;{size}}}")
 
 
+class Callout(QLabel):
+    """The finding the shown panel illustrates, above it: always two lines tall.
+
+    Its space is kept while it is hidden, so the panels below never jump
+    (nor re-lay out and repaint) as findings come and go during a run.
+    """
+
+    _LINES = 2
+    _FRAME = 10  # border and padding of its style sheet, top and bottom
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        policy = self.sizePolicy()
+        policy.setVerticalPolicy(QSizePolicy.Policy.Fixed)
+        policy.setRetainSizeWhenHidden(True)
+        self.setSizePolicy(policy)
+
+    def sizeHint(self) -> QSize:
+        return QSize(super().sizeHint().width(), self._LINES * self.fontMetrics().lineSpacing() + self._FRAME)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(super().minimumSizeHint().width(), self.sizeHint().height())
+
+    def hasHeightForWidth(self) -> bool:
+        return False
+
+
 class MainWindow(QMainWindow):
     """The classroom window.
 
@@ -171,7 +200,7 @@ class MainWindow(QMainWindow):
         self.findings.setWordWrap(True)
         self.findings.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.findings.setToolTip("What the probes show at the selected epoch, in plain words")
-        self.callout = QLabel()
+        self.callout = Callout()
         self.callout.setObjectName("callout")
         self.callout.setWordWrap(True)
         self.callout.setStyleSheet(

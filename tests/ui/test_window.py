@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from gradviz.engine.lessons import Lesson
 from gradviz.engine.spec import RunSpec
@@ -289,4 +290,20 @@ def test_all_panels_at_once_shows_each_panel_that_means_something(qtbot, tiny_sp
     assert not window.all_panels_visible
     assert [window.tabs.isTabVisible(window.tabs.indexOf(by_name[n])) for n in ("race", "lab", "surface")] == [
         True, False, False]
+    window.close()
+
+
+def test_the_panels_do_not_move_when_a_finding_is_called_out(qtbot, tiny_spec) -> None:
+    window = MainWindow(as_lesson(tiny_spec()))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    before = window.tabs.geometry()
+    window.callout.setText("⚑ " + "a long finding that wraps onto a second line " * 4)
+    window.callout.show()
+    QApplication.processEvents()
+    assert window.callout.isVisible() and window.tabs.geometry() == before
+    window.callout.hide()
+    QApplication.processEvents()
+    assert window.tabs.geometry() == before
     window.close()
