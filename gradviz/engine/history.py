@@ -11,6 +11,7 @@ import numpy as np
 
 from gradviz.engine.jacobians import JACOBIAN_PROBES
 from gradviz.engine.report import HIST_BINS, LAYER_PROBES, EpochReport, HyperparameterEdit, RunLayout
+from gradviz.engine.resume import Resume
 
 _PER_LAYER = LAYER_PROBES + JACOBIAN_PROBES
 
@@ -99,16 +100,7 @@ class RunHistory:
         probe, ``hist_counts``, ``prediction`` and, in a surface race,
         ``position``: copies of the recorded rows.
         """
-        n = self._n
-        out = {name: a[:n].copy() for name, a in self._scalars.items()}
-        out["diverged"] = self._diverged[:n].copy()
-        out.update({name: a[:n].copy() for name, a in self._layers.items()})
-        out["hist_counts"] = self._hist[:n].copy()
-        out["prediction"] = self._pred[:n].copy()
-        out["seconds"] = self._seconds[:n].copy()
-        if self._position is not None:
-            out["position"] = self._position[:n].copy()
-        return out
+        return {name: a[: self._n].copy() for name, a in self._buffers().items()}
 
     @classmethod
     def from_arrays(
@@ -145,6 +137,12 @@ class RunHistory:
         if self._position is not None:
             out["position"] = self._position
         return out
+
+    def resume(self) -> Resume | None:
+        """Where a continued run picks up: the last epoch's weights; ``None`` if they were not recorded."""
+        if self.weights is None or not self._n or self.weights_epoch != self.last_epoch:
+            return None
+        return Resume(self.weights_epoch, self.weights, self.layout.hist_edges)
 
     def continued(self, layout: RunLayout) -> RunHistory:
         """A copy of this history that a run continuing from its last epoch appends to.

@@ -16,7 +16,7 @@ import numpy as np
 from gradviz.engine.spec import RunSpec
 from gradviz.engine.surfaces import SurfaceInfo
 
-__all__ = ["LAYER_PROBES", "EpochReport", "HyperparameterEdit", "RunLayout", "read_only"]
+__all__ = ["LAYER_PROBES", "EpochReport", "HyperparameterEdit", "RunLayout", "lane_layers", "read_only"]
 
 # Per-layer probes, in the column order of layers.csv.
 LAYER_PROBES: tuple[str, ...] = (
@@ -33,11 +33,24 @@ LAYER_PROBES: tuple[str, ...] = (
 HIST_BINS = 40
 
 
-def read_only(a: np.ndarray) -> np.ndarray:
-    """A contiguous copy of ``a`` that cannot be written to."""
-    out = np.array(a, copy=True, order="C")
+def read_only(a: np.ndarray, dtype: np.dtype | type | None = None) -> np.ndarray:
+    """A contiguous copy of ``a`` (as ``dtype``, if given) that cannot be written to."""
+    out = np.array(a, dtype=dtype, copy=True, order="C")
     out.setflags(write=False)
     return out
+
+
+def lane_layers(spec: RunSpec) -> tuple[tuple[int, ...], tuple[tuple[str, ...], ...]]:
+    """:attr:`RunLayout.layer_counts` and :attr:`RunLayout.activations` of ``spec``.
+
+    A point on a loss surface counts as one linear layer.
+    """
+    counts = tuple(1 if lane.model is None else lane.model.depth for lane in spec.lanes)
+    activations = tuple(
+        ("linear",) if lane.model is None else tuple(layer.activation for layer in lane.model.layers)
+        for lane in spec.lanes
+    )
+    return counts, activations
 
 
 @dataclass(frozen=True, slots=True)

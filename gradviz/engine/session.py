@@ -33,7 +33,7 @@ from gradviz import __version__
 from gradviz.engine.errors import SpecError
 from gradviz.engine.files import atomic_write_bytes, checked_input_file
 from gradviz.engine.history import RunHistory
-from gradviz.engine.report import HyperparameterEdit, RunLayout, read_only
+from gradviz.engine.report import HyperparameterEdit, RunLayout, lane_layers, read_only
 from gradviz.engine.resume import Resume, check_resume
 from gradviz.engine.spec import Limits, RunSpec
 from gradviz.engine.surfaces import SURFACES, SurfaceInfo
@@ -90,10 +90,7 @@ class Session:
 
     def resume(self) -> Resume | None:
         """Where *Continue training* picks up; ``None`` if the session holds no weights of its last epoch."""
-        h = self.history
-        if h.weights is None or h.weights_epoch != h.last_epoch:
-            return None
-        return Resume(h.weights_epoch, h.weights, h.layout.hist_edges)
+        return self.history.resume()
 
 
 # saving ----------------------------------------------------------------------
@@ -335,11 +332,7 @@ def _layout(spec: RunSpec, arrays: dict[str, np.ndarray], start_epoch: int) -> R
     if spec.problem is not None:
         s = SURFACES[spec.problem.function]
         surface = SurfaceInfo(s.name, s.formula, spec.problem.start, s.bounds, s.minima)
-    counts = tuple(1 if lane.model is None else lane.model.depth for lane in spec.lanes)
-    activations = tuple(
-        ("linear",) if lane.model is None else tuple(layer.activation for layer in lane.model.layers)
-        for lane in spec.lanes
-    )
+    counts, activations = lane_layers(spec)
     layout = RunLayout(
         spec=spec,
         lane_names=spec.lane_names,
@@ -378,7 +371,7 @@ def _lane_weights(spec: RunSpec, weights: dict[str, np.ndarray], name: str) -> t
             w = weights[f"lane{i}.{j}"]
             if w.dtype.kind != "f":
                 raise SessionError(f"session {name} is damaged: weights of lane {i} hold {w.dtype}")
-            lane.append(read_only(w.astype(np.float32)))
+            lane.append(read_only(w, np.float32))
             j += 1
         lanes.append(tuple(lane))
     result = tuple(lanes)

@@ -16,7 +16,7 @@ import numpy as np
 
 from gradviz.engine.control import RunControl
 from gradviz.engine.errors import SpecError
-from gradviz.engine.report import HIST_BINS, LAYER_PROBES, EpochReport, RunLayout, read_only
+from gradviz.engine.report import HIST_BINS, LAYER_PROBES, EpochReport, RunLayout, lane_layers, read_only
 from gradviz.engine.resume import Resume, check_resume
 from gradviz.engine.runtime import import_tensorflow
 from gradviz.engine.spec import RunSpec
@@ -97,12 +97,13 @@ def iter_surface_run(
         return tf.function(epoch_fn, autograph=False)
 
     step_fn = compile_step()
+    counts, activations = lane_layers(spec)
     info = SurfaceInfo(surface.name, surface.formula, spec.problem.start, surface.bounds, surface.minima)
     layout = RunLayout(
         spec=spec,
         lane_names=spec.lane_names,
-        layer_counts=(1,) * n,
-        activations=(("linear",),) * n,
+        layer_counts=counts,
+        activations=activations,
         hist_edges=read_only(np.full((n, 1, HIST_BINS + 1), np.nan)),
         data_x=read_only(np.zeros((0, 2), np.float32)),
         data_y=read_only(np.zeros((0, 1), np.float32)),
@@ -128,7 +129,7 @@ def iter_surface_run(
             **{name: read_only(v) for name, v in per_layer.items()},
             hist_counts=read_only(np.zeros((n, 1, HIST_BINS), np.float32)),
             prediction=None, position=read_only(position), edits=edits, messages=messages, seconds=seconds,
-            weights=tuple((read_only(p.astype(np.float32)),) for p in position),
+            weights=tuple((read_only(p, np.float32),) for p in position),
         )
 
     started = time.perf_counter()

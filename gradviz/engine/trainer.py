@@ -42,6 +42,7 @@ from gradviz.engine.report import (
     EpochReport,
     HyperparameterEdit,
     RunLayout,
+    lane_layers,
     read_only,
 )
 from gradviz.engine.resume import Resume, check_resume
@@ -568,7 +569,7 @@ class _Lockstep:
                 out[name][i, :depth] = values
             # model.get_weights() order: kernel then bias, layer by layer.
             out["weights"].append(tuple(
-                read_only(w.astype(np.float32)) for pair in zip(kernels, biases) for w in pair
+                read_only(w, np.float32) for pair in zip(kernels, biases) for w in pair
             ))
         return out
 
@@ -662,11 +663,12 @@ def iter_run(
     try:
         started = time.perf_counter()
         edges = run.set_hist_edges(None if resume is None else resume.hist_edges)
+        counts, activations = lane_layers(spec)
         layout = RunLayout(
             spec=spec,
             lane_names=spec.lane_names,
-            layer_counts=tuple(run.depths),
-            activations=tuple(tuple(a) for a in run.activations),
+            layer_counts=counts,
+            activations=activations,
             hist_edges=read_only(edges),
             data_x=data.x,
             data_y=data.y,

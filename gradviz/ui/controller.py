@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from gradviz.engine.control import RunControl
 from gradviz.engine.history import RunHistory
 from gradviz.engine.report import EpochReport
-from gradviz.engine.resume import Resume, spec_with_edits
+from gradviz.engine.resume import spec_with_edits
 from gradviz.engine.spec import Limits, RunSpec
 from gradviz.ui.worker import TrainingWorker, start_worker_thread
 
@@ -95,10 +95,7 @@ class _Run(QObject):
         self.control = control
         # The recorded history this run continues from its last epoch, if any.
         self.continues = continues
-        resume = None
-        if continues is not None:
-            assert continues.weights is not None
-            resume = Resume(continues.last_epoch, continues.weights, continues.layout.hist_edges)
+        resume = None if continues is None else continues.resume()
         self.worker: TrainingWorker | None = TrainingWorker(spec, control, weights_dir=weights_dir, resume=resume)
         self.worker.report_ready.connect(self._on_report_ready)
         self.worker.failed.connect(self._on_failed)
@@ -398,8 +395,7 @@ class RunController(QObject):
     def can_continue(self) -> bool:
         """Whether the shown run holds the weights of its last epoch and nothing is training."""
         h = self._history
-        return (self._run is None and h is not None and len(h) > 0
-                and h.weights is not None and h.weights_epoch == h.last_epoch)
+        return self._run is None and h is not None and h.resume() is not None
 
     def max_continue_epochs(self) -> int:
         """The most epochs a continuation may add (a run has at most ``Limits.MAX_EPOCHS``)."""
