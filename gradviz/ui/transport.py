@@ -28,6 +28,9 @@ __all__ = ["PACE_STOPS", "PaceSlider", "TransportBar", "pace_label"]
 # Epochs per second the pace slider stops at; ``None`` is "as fast as the machine can".
 PACE_STOPS: tuple[float | None, ...] = (1, 2, 5, 10, 20, 50, 100, None)
 
+# The counter the bar keeps room for (a narrow projector must still fit the bar).
+_COUNTER_SAMPLE = "epoch 00000 / 00000"
+
 
 def pace_label(pace: float | None) -> str:
     """``"20 epochs/s"``, ``"1 epoch/s"`` or ``"max"``."""
@@ -177,7 +180,7 @@ class TransportBar(QWidget):
         font.setPointSizeF(font.pointSizeF() * 1.25)
         font.setBold(True)
         self.epoch_text.setFont(font)
-        self.epoch_text.setMinimumWidth(self.epoch_text.fontMetrics().horizontalAdvance("epoch 00000 / 00000") + 8)
+        self.epoch_text.setMinimumWidth(self.epoch_text.fontMetrics().horizontalAdvance(_COUNTER_SAMPLE) + 8)
         self.progress = QProgressBar()
         self.progress.setTextVisible(False)
         self.progress.setMaximumHeight(14)
@@ -244,7 +247,7 @@ class TransportBar(QWidget):
         font.setBold(True)
         self.epoch_text.setFont(font)
         metrics = QFontMetrics(font)
-        self.epoch_text.setMinimumWidth(metrics.horizontalAdvance("epoch 00000 / 00000") + 8)
+        self.epoch_text.setMinimumWidth(metrics.horizontalAdvance(_COUNTER_SAMPLE) + 8)
         plain = QFont(base)
         plain.setPointSizeF(base.pointSizeF() * scale)
         plain_metrics = QFontMetrics(plain)
@@ -269,10 +272,14 @@ class TransportBar(QWidget):
             self._set_timeline(0, 0)
             self._follow = True
             return
-        if shown == newest:
-            self.epoch_text.setText(f"epoch {shown} / {total}")
-        else:
-            self.epoch_text.setText(f"epoch {shown} / {total}  (newest {newest})")
+        text = f"epoch {shown} / {total}"
+        if shown != newest:
+            # Where the timeline was dragged back to, and the newest epoch if there is room.
+            longer = f"{text}  (newest {newest})"
+            fits = self.epoch_text.fontMetrics().horizontalAdvance(longer) <= self.epoch_text.width()
+            text = longer if fits else text
+        self.epoch_text.setText(text)
+        self.epoch_text.setToolTip(f"Newest recorded epoch: {newest}")
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(min(newest, max(1, total)))
         self._set_timeline(newest, newest if self._follow else min(shown, newest))
