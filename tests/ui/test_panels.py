@@ -258,6 +258,67 @@ def test_race_hiding_a_lane_hides_its_items(make_panel, history) -> None:
     assert panel.curve(1).isVisible()
 
 
+def _span(values: np.ndarray) -> tuple[float, float]:
+    values = values[np.isfinite(values)]
+    return float(values.min()), float(values.max())
+
+
+def test_race_loss_axis_fits_the_visible_lanes(make_panel, history) -> None:
+    panel = make_panel(RacePanel, history, 120)
+    y = loss_with_init(history, 120)
+    top = int(np.nanargmax(np.nanmax(np.where(np.isfinite(y), y, np.nan), axis=1)))
+    for log in (False, True):
+        panel.set_log_scale(log)
+        view = np.log10(y) if log else y
+        lo, hi = _span(view)
+        shown_lo, shown_hi = panel.loss_plot.viewRange()[1]
+        assert shown_lo <= lo and shown_hi >= hi
+        assert shown_hi - shown_lo <= 1.25 * (hi - lo)  # fitted, not merely wide enough
+
+    # Hiding the lane that reaches highest fits the axis to the others.
+    panel.set_lane_visible(top, False)
+    panel.render(120)
+    lo, hi = _span(np.log10(np.delete(y, top, axis=0)))
+    shown_lo, shown_hi = panel.loss_plot.viewRange()[1]
+    assert shown_lo <= lo and shown_hi >= hi
+    assert shown_hi - shown_lo <= 1.25 * (hi - lo)
+
+
+def test_race_loss_axis_is_left_alone_once_the_learner_zooms(qtbot, make_panel, history) -> None:
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    panel = make_panel(RacePanel, history, 60)
+    panel.show()
+    qtbot.waitExposed(panel)
+    vb = panel.loss_plot.getViewBox()
+    view = panel._loss_view
+    centre = view.mapFromScene(vb.mapRectToScene(vb.boundingRect()).center())
+    wheel = QWheelEvent(QPointF(centre), QPointF(view.viewport().mapToGlobal(centre)), QPoint(0, 0),
+                        QPoint(0, 240), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(view.viewport(), wheel)
+    zoomed = panel.loss_plot.viewRange()[1]
+    panel.render(150)
+    assert panel.loss_plot.viewRange()[1] == pytest.approx(zoomed)
+    panel.set_log_scale(False)  # a new scale fits the curves again
+    lo, hi = _span(loss_with_init(history, 150))
+    shown_lo, shown_hi = panel.loss_plot.viewRange()[1]
+    assert shown_lo <= lo and shown_hi >= hi
+
+
+def test_empty_markers_are_not_set_again_each_frame(make_panel, history) -> None:
+    panel = make_panel(RacePanel, history, 40)
+    marker = panel.diverge_marker(0)  # lane 0 never diverges
+    changes: list[object] = []
+    marker.sigPlotChanged.connect(changes.append)
+    for epoch in (41, 42, 43):
+        panel.render(epoch)
+    assert changes == []
+    assert panel.curve(0).xData[-1] == 43
+
+
 # gradients -----------------------------------------------------------------
 
 

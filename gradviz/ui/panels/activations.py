@@ -15,7 +15,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QSplitter, QWidget
 
 from gradviz.engine.history import RunHistory
-from gradviz.ui.panels.base import Panel, finite, grouped_offsets, has_finite, layer_ticks
+from gradviz.ui.panels.base import Panel, clear_data, finite, grouped_offsets, has_finite, layer_ticks
 from gradviz.ui.theme import LIGHT, Theme, lane_color, lane_pen, lane_symbol, superscript
 
 __all__ = ["DYING", "SATURATING", "ActivationsPanel", "density"]
@@ -287,7 +287,7 @@ class ActivationsPanel(Panel):
                 if layer <= layout.layer_counts[lane]:
                     dens = density(counts[lane, layer - 1], edges[lane, layer - 1])
                 if dens is None:
-                    curve.setData(x=np.empty(0), y=np.empty(0))
+                    clear_data(curve)
                 else:
                     curve.setData(x=finite(edges[lane, layer - 1]), y=np.nan_to_num(dens))
 
@@ -299,7 +299,7 @@ class ActivationsPanel(Panel):
             if has_finite(v):
                 curve.setData(layers, v)
             else:
-                curve.setData(x=np.empty(0), y=np.empty(0))
+                clear_data(curve)
 
         sat = finite(h.layer("saturation")[:, row, :])
         dead = finite(h.layer("dead_fraction")[:, row, :])

@@ -21,7 +21,8 @@ from gradviz.engine.history import RunHistory
 from gradviz.ui.theme import LIGHT, Theme, lane_color, lane_pen, superscript
 
 __all__ = [
-    "DASH_MAX_POINTS", "DecadeAxis", "Panel", "finite", "grouped_offsets", "has_finite", "marker_indices", "safe_log10",
+    "DASH_MAX_POINTS", "DecadeAxis", "Panel", "clear_data", "finite", "grouped_offsets", "has_finite",
+    "marker_indices", "safe_log10",
 ]
 
 # Points beyond which a lane's curve is drawn solid (see Panel._fit_pen_to_density).
@@ -33,6 +34,20 @@ def finite(a: np.ndarray) -> np.ndarray:
     out = np.array(a, dtype=np.float64, copy=True)
     out[np.isinf(out)] = np.nan
     return out
+
+
+_EMPTY = np.empty(0)
+
+
+def clear_data(item: pg.PlotDataItem | pg.ScatterPlotItem) -> None:
+    """Empty a plot item, unless it is empty already.
+
+    Setting no data still costs pyqtgraph a round of bounds updates and a
+    repaint; most edit and divergence markers stay empty frame after frame.
+    """
+    points = item.data if isinstance(item, pg.ScatterPlotItem) else item.xData
+    if points is not None and len(points):
+        item.setData(x=_EMPTY, y=_EMPTY)
 
 
 def has_finite(a: np.ndarray) -> bool:

@@ -19,12 +19,11 @@ from PySide6.QtGui import QColor, QFontMetrics, QPen
 from PySide6.QtWidgets import QWidget
 
 from gradviz.engine.history import RunHistory
-from gradviz.ui.panels.base import Panel, finite, grouped_offsets, has_finite, layer_ticks
+from gradviz.ui.panels.base import Panel, clear_data, finite, grouped_offsets, has_finite, layer_ticks
 from gradviz.ui.theme import LIGHT, Theme, lane_color, lane_symbol, superscript
 
 __all__ = ["JacobiansPanel", "clamp_to_floor"]
 
-_EMPTY = np.empty(0)
 
 
 def clamp_to_floor(values: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
@@ -388,11 +387,11 @@ def _set(item: pg.PlotDataItem, x: np.ndarray, y: np.ndarray) -> None:
     if has_finite(y):
         item.setData(x, y)
     else:
-        item.setData(x=_EMPTY, y=_EMPTY)
+        clear_data(item)
 
 
 def _set_points(item: pg.PlotDataItem, x: np.ndarray, y: np.ndarray) -> None:
     if x.size:
         item.setData(x, y)
     else:
-        item.setData(x=_EMPTY, y=_EMPTY)
+        clear_data(item)

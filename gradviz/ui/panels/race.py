@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from gradviz.engine.history import RunHistory
-from gradviz.ui.panels.base import Panel, finite, has_finite, marker_indices
+from gradviz.ui.panels.base import Panel, clear_data, finite, has_finite, marker_indices
 from gradviz.ui.theme import LIGHT, Theme, lane_color, lane_icon, lane_pen, lane_symbol
 
 __all__ = ["LeaderboardRow", "RacePanel"]
@@ -31,6 +31,7 @@ __all__ = ["LeaderboardRow", "RacePanel"]
 _SHORT_NAMES = {"learning_rate": "lr", "momentum": "momentum", "beta_1": "β₁", "beta_2": "β₂"}
 _COLUMNS = ("#", "Lane", "Loss", "Best", "", "Status")
 _THRESHOLD_COLUMN = 4
+_LANE_ROLE = Qt.ItemDataRole.UserRole  # which lane's icon a leaderboard name cell shows
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,14 +118,17 @@ class RacePanel(Panel):
         self._diverge_marks: list[pg.PlotDataItem] = []
         self._fits: list[pg.PlotDataItem] = []
         # Each lane's marker symbol on a few points of its curves, and its legend sample.
-        self._marks: list[pg.PlotDataItem] = []
-        self._fit_marks: list[pg.PlotDataItem] = []
+        # Plain scatter items: a PlotDataItem with symbols cost four times as
+        # much to update, and these change in every frame.
+        self._marks: list[pg.ScatterPlotItem] = []
+        self._fit_marks: list[pg.ScatterPlotItem] = []
         self._samples: list[pg.PlotDataItem] = []
         self._mark_step = 1
         self._edit_labels: list[pg.TextItem] = []
         self._data_points: pg.ScatterPlotItem | None = None
         self._threshold_line: pg.InfiniteLine | None = None
         self._loss_plot: pg.PlotItem | None = None
+        self._follow_y = True  # the loss axis fits the curves until the learner pans or zooms
         self._fit_plot: pg.PlotItem | None = None
         self._legend: pg.LegendItem | None = None
         self._rows: list[LeaderboardRow] = []
@@ -246,7 +250,7 @@ class RacePanel(Panel):
         if self._loss_plot is not None:
             self._loss_plot.setLogMode(y=on)
             self._set_label(self._loss_plot, "left", self._loss_label())
-            self._loss_plot.enableAutoRange(y=True)
+            self._follow_y = True
         self.render(self._epoch)
 
     def set_threshold(self, value: float) -> None:
@@ -302,7 +306,12 @@ class RacePanel(Panel):
         self._set_label(plot, "left", self._loss_label())
         plot.setLogMode(y=self._log)
         plot.setXRange(history.first_epoch, max(layout.epochs, history.first_epoch + 1), padding=0.02)
-        plot.enableAutoRange(x=False, y=True)
+        # The panel fits the loss axis itself as it draws (_fit_loss_range):
+        # pyqtgraph's auto-range measured every item again in each paint,
+        # then changed the range and painted the plot a second time.
+        plot.enableAutoRange(x=False, y=False)
+        self._follow_y = True
+        plot.getViewBox().sigRangeChangedManually.connect(self._on_manual_range)
         # Below the plot, not on it: loss curves can be anywhere, so an inset
         # legend always ends up covering one of them.
         legend = pg.LegendItem(colCount=min(layout.n_lanes, 6))
@@ -318,8 +327,12 @@ class RacePanel(Panel):
             # After addItem, which gives the item its plot's (off) downsampling settings.
             # A 20 000-epoch race then draws a few points per pixel; the history keeps them all.
             curve.setDownsampling(auto=True, method="peak")
+            # Peak keeps each pixel column's lowest and highest loss, so two
+            # points per pixel lose nothing visible; pyqtgraph's default of
+            # five per pixel stroked 2.5 times the segments for each frame.
+            curve.opts["autoDownsampleFactor"] = 1.0
             curve.setClipToView(True)
-            marks = pg.PlotDataItem(pen=None, symbol=lane_symbol(lane))
+            marks = pg.ScatterPlotItem(symbol=lane_symbol(lane))
             plot.addItem(marks)
             self._marks.append(marks)
             # The legend shows line style and marker together, as the curve does.
@@ -370,7 +383,7 @@ class RacePanel(Panel):
                 item = pg.PlotDataItem(pen=lane_pen(lane, t, width=2.5), connect="finite")
                 fit.addItem(item)
                 self._fits.append(item)
-                marks = pg.PlotDataItem(pen=None, symbol=lane_symbol(lane))
+                marks = pg.ScatterPlotItem(symbol=lane_symbol(lane))
                 fit.addItem(marks)
                 self._fit_marks.append(marks)
             gx = finite(layout.grid_x)
@@ -417,10 +430,10 @@ class RacePanel(Panel):
             color = lane_color(lane, t)
             curve.setPen(self._lane_pen(lane))
             curve.setProperty("gradvizDense", None)
-            for item in (self._marks[lane], self._samples[lane]):
-                item.setSymbolSize(self._px(8))
-                item.setSymbolBrush(color)
-                item.setSymbolPen(pg.mkPen(t.background, width=self._px(1)))
+            self._samples[lane].setSymbolSize(self._px(8))
+            self._samples[lane].setSymbolBrush(color)
+            self._samples[lane].setSymbolPen(pg.mkPen(t.background, width=self._px(1)))
+            self._style_marks(self._marks[lane], color)
             self._samples[lane].setPen(self._lane_pen(lane))
             self._edit_marks[lane].setSymbolSize(self._px(12))
             self._edit_marks[lane].setSymbolBrush(color)
@@ -430,10 +443,7 @@ class RacePanel(Panel):
             self._diverge_marks[lane].setSymbolPen(pg.mkPen(color, width=self._px(2)))
         for lane, item in enumerate(self._fits):
             item.setPen(self._lane_pen(lane, width=2.5))
-            marks = self._fit_marks[lane]
-            marks.setSymbolSize(self._px(8))
-            marks.setSymbolBrush(lane_color(lane, t))
-            marks.setSymbolPen(pg.mkPen(t.background, width=self._px(1)))
+            self._style_marks(self._fit_marks[lane], lane_color(lane, t))
         if self._data_points is not None:
             self._data_points.setBrush(pg.mkBrush(QColor(t.muted)))
             self._data_points.setSize(self._px(5))
@@ -447,6 +457,10 @@ class RacePanel(Panel):
             self._threshold_line.label.setFont(font)
             self._threshold_line.label.setColor(t.muted)
         self._icons = [lane_icon(lane, t, size=round(14 * scale)) for lane in range(len(self._curves))]
+        for row in range(self._table.rowCount()):
+            name_item = self._table.item(row, 1)
+            if name_item is not None:
+                name_item.setData(_LANE_ROLE, None)  # the next fill sets the new icon
         table_font = t.font(scale)
         self._table.setFont(table_font)
         header_font = QFont(table_font)
@@ -476,6 +490,33 @@ class RacePanel(Panel):
             y[:, 0] = finite(h.full_loss[:, 0])
         return x, y
 
+    def _style_marks(self, marks: pg.ScatterPlotItem, color: QColor) -> None:
+        marks.setSize(self._px(8))
+        marks.setBrush(pg.mkBrush(color))
+        marks.setPen(pg.mkPen(self._theme.background, width=self._px(1)))
+
+    def _on_manual_range(self, axes: object) -> None:
+        self._follow_y = False  # the learner panned or zoomed: leave their view alone
+
+    def _fit_loss_range(self, shown: np.ndarray) -> None:
+        """Fit the loss axis to the visible lanes' curves (in log10 on a log axis)."""
+        plot = self._loss_plot
+        if not self._follow_y or plot is None:
+            return
+        rows = shown[np.asarray(self._lane_visible, dtype=bool)]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = np.log10(rows) if self._log else rows
+        values = values[np.isfinite(values)]
+        if not values.size:
+            return
+        lo, hi = float(values.min()), float(values.max())
+        if hi - lo < 1e-9:
+            lo, hi = lo - 0.5, hi + 0.5
+        plot.setYRange(lo, hi, padding=0.06)
+        # Move the curves to the new range now, not when the view next paints:
+        # moving them mid-paint made Qt paint the plot a second time.
+        plot.getViewBox().updateMatrix()
+
     def _view_y(self, value: float) -> float:
         return float(np.log10(max(value, self.LOG_FLOOR))) if self._log else value
 
@@ -492,6 +533,7 @@ class RacePanel(Panel):
         x_max = plot.viewRange()[0][1]
         if epoch > x_max:
             plot.setXRange(first, epoch * 1.25, padding=0.02)
+        self._fit_loss_range(shown)
 
         for lane, curve in enumerate(self._curves):
             ys = shown[lane]
@@ -499,22 +541,23 @@ class RacePanel(Panel):
                 curve.setData(x, ys)
                 self._fit_pen_to_density(curve, lane, len(x))
             else:
-                curve.setData(x=np.empty(0), y=np.empty(0))
+                clear_data(curve)
             idx = marker_indices(len(x), self._mark_step, lane, len(self._curves))
             idx = idx[np.isfinite(ys[idx])]
-            self._marks[lane].setData(x[idx], ys[idx])
+            # A scatter item knows nothing of the plot's log mode: give it log10 itself.
+            self._marks[lane].setData(x=x[idx], y=np.log10(ys[idx]) if self._log else ys[idx])
             ex = [e.epoch for e in edits if e.lane == lane and np.isfinite(shown[lane, e.epoch - first])]
             if ex:
                 ex_arr = np.asarray(ex, dtype=np.float64)
                 self._edit_marks[lane].setData(ex_arr, shown[lane, np.asarray(ex) - first])
             else:
-                self._edit_marks[lane].setData(x=np.empty(0), y=np.empty(0))
+                clear_data(self._edit_marks[lane])
             d = diverged_at[lane]
             ok = np.flatnonzero(np.isfinite(ys))
             if 0 <= d <= epoch and ok.size:
                 self._diverge_marks[lane].setData([x[ok[-1]]], [ys[ok[-1]]])
             else:
-                self._diverge_marks[lane].setData(x=np.empty(0), y=np.empty(0))
+                clear_data(self._diverge_marks[lane])
 
         recent = [e for e in edits if self._lane_visible[e.lane]][-self.MAX_EDIT_LABELS:]
         for i, label in enumerate(self._edit_labels):
@@ -538,10 +581,10 @@ class RacePanel(Panel):
                     item.setData(grid, p)
                     idx = marker_indices(len(grid), max(1, len(grid) // 8), lane, len(self._fits))
                     idx = idx[np.isfinite(p[idx]) & np.isfinite(grid[idx])]
-                    self._fit_marks[lane].setData(grid[idx], p[idx])
+                    self._fit_marks[lane].setData(x=grid[idx], y=p[idx])
                 else:
-                    item.setData(x=np.empty(0), y=np.empty(0))
-                    self._fit_marks[lane].setData(x=np.empty(0), y=np.empty(0))
+                    clear_data(item)
+                    clear_data(self._fit_marks[lane])
 
         self._rows = self._rank(y, epoch, diverged_at)
         self._fill_table()
@@ -601,9 +644,11 @@ class RacePanel(Panel):
                 else:
                     item.setData(Qt.ItemDataRole.ForegroundRole, None)
             name_item = self._table.item(rank, 1)
-            if name_item is not None:
+            tip = f"{r.name}{'' if visible else ' (hidden)'}"
+            if name_item is not None and (name_item.data(_LANE_ROLE) != r.lane or name_item.toolTip() != tip):
                 name_item.setIcon(self._icons[r.lane])
-                name_item.setToolTip(f"{r.name}{'' if visible else ' (hidden)'}")
+                name_item.setData(_LANE_ROLE, r.lane)
+                name_item.setToolTip(tip)
 
     def _set_lane_items_visible(self, lane: int, visible: bool) -> None:
         for items in (self._curves, self._edit_marks, self._diverge_marks, self._fits, self._marks,

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QLabel, QSplitter, QWidget
 
 from gradviz.engine.history import RunHistory
 from gradviz.engine.surfaces import SurfaceInfo
-from gradviz.ui.panels.base import Panel, finite, has_finite
+from gradviz.ui.panels.base import Panel, clear_data, finite, has_finite
 from gradviz.ui.theme import LIGHT, Theme, lane_color, lane_symbol
 
 __all__ = ["NOT_A_SURFACE", "SurfacePanel"]
@@ -425,25 +425,25 @@ class SurfacePanel(Panel):
                 self._paths[lane].setData(xy[:, 0], xy[:, 1])
                 self._fit_pen_to_density(self._paths[lane], lane, len(xy), width=2.5)
             else:
-                self._paths[lane].setData(x=_EMPTY, y=_EMPTY)
+                clear_data(self._paths[lane])
             here = xy[-1]
             if np.isfinite(here).all():
                 self._heads[lane].setData([here[0]], [here[1]])
             else:
-                self._heads[lane].setData(x=_EMPTY, y=_EMPTY)
+                clear_data(self._heads[lane])
             ok = np.flatnonzero(np.isfinite(xy).all(axis=1))
             d = int(diverged_at[lane])
             if 0 <= d <= epoch and ok.size:
                 last = xy[ok[-1]]
                 self._diverge_marks[lane].setData([last[0]], [last[1]])
             else:
-                self._diverge_marks[lane].setData(x=_EMPTY, y=_EMPTY)
+                clear_data(self._diverge_marks[lane])
             ys = loss[lane]
             if has_finite(ys):
                 self._curves[lane].setData(steps, ys)
                 self._fit_pen_to_density(self._curves[lane], lane, len(steps), width=2.5)
             else:
-                self._curves[lane].setData(x=_EMPTY, y=_EMPTY)
+                clear_data(self._curves[lane])
 
     def _set_lane_items_visible(self, lane: int, visible: bool) -> None:
         for items in (self._paths, self._heads, self._diverge_marks, self._curves, self._samples):
