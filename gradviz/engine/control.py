@@ -12,9 +12,12 @@ import threading
 import time
 from dataclasses import dataclass
 
-__all__ = ["PendingEdit", "RunControl"]
+__all__ = ["MAX_DISPLAY_HOLD_S", "PendingEdit", "RunControl"]
 
 _run_ids = itertools.count(1)
+
+# The longest a run waits for a display that asked it to hold (see RunControl.hold).
+MAX_DISPLAY_HOLD_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,8 @@ class RunControl:
         self._pace = epochs_per_second
         self._edits: list[PendingEdit] = []
         self._wake = threading.Event()
+        self._display_free = threading.Event()  # clear = a display is drawing: wait
+        self._display_free.set()
 
     # called from any thread ------------------------------------------------
 
@@ -55,7 +60,22 @@ class RunControl:
         """Ask the run to end at the next batch boundary."""
         self._stop.set()
         self._running.set()
+        self._display_free.set()
         self._wake.set()
+
+    def hold(self) -> None:
+        """Ask the run to wait before its next epoch while a display draws.
+
+        Training flat out, the run's Python code and a GUI thread drawing in
+        Python take turns at the interpreter lock, and each frame took three
+        times as long.  The hold lasts until :meth:`release`, and never more
+        than :data:`MAX_DISPLAY_HOLD_S` per epoch.
+        """
+        self._display_free.clear()
+
+    def release(self) -> None:
+        """End a :meth:`hold`."""
+        self._display_free.set()
 
     def pause(self) -> None:
         """Hold after the current epoch."""
@@ -112,9 +132,10 @@ class RunControl:
     def wait_turn(self, last_epoch_started: float) -> bool:
         """Block until the next epoch may start; False if the run was stopped.
 
-        Honours pause (wakes for a step or resume) and pace (sleeps until
-        ``last_epoch_started + 1 / pace``).
+        Honours a display's hold, pause (wakes for a step or resume) and pace
+        (sleeps until ``last_epoch_started + 1 / pace``).
         """
+        self._display_free.wait(MAX_DISPLAY_HOLD_S)
         while True:
             if self._stop.is_set():
                 return False

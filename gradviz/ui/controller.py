@@ -3,16 +3,22 @@
 Recording is never throttled: every report of the current run is appended to
 the :class:`~gradviz.engine.history.RunHistory`.  Drawing is: a report only
 marks the panels dirty, and a ~30 Hz timer renders the visible ones, so a run
-at full speed costs one frame per tick however many epochs arrived.
+at full speed costs one frame per tick however many epochs arrived.  While a
+run trains, it holds between epochs as a frame is drawn and painted, so the
+two do not slow each other down; frames that cost more than a third of their
+interval, of the GUI thread's time or of training's, space out (down to 4 per
+second), so the learner's clicks and drags never queue behind drawing and
+training goes on at two thirds of its speed or better.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import enum
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -26,9 +32,19 @@ from gradviz.engine.resume import spec_with_edits
 from gradviz.engine.spec import Limits, RunSpec
 from gradviz.ui.worker import TrainingWorker, start_worker_thread
 
-__all__ = ["FRAME_INTERVAL_MS", "Panel", "RunController", "RunState", "join_outliving_runs"]
+__all__ = [
+    "DISPLAY_SHARE", "FRAME_INTERVAL_MS", "MAX_FRAME_INTERVAL_MS", "Panel", "RunController", "RunState",
+    "join_outliving_runs",
+]
 
 FRAME_INTERVAL_MS = 33
+# At most this share of the GUI thread's time goes to drawing frames, and at
+# most this share of a training run's time waits for them; the frame interval
+# grows (up to MAX_FRAME_INTERVAL_MS) to keep it so.
+DISPLAY_SHARE = 1 / 3
+MAX_FRAME_INTERVAL_MS = 250
+# While a run trains, a frame is drawn this long after the run was asked to hold.
+HOLD_LEAD_MS = 2
 
 
 class RunState(enum.Enum):
@@ -97,7 +113,7 @@ class _Run(QObject):
         self.continues = continues
         resume = None if continues is None else continues.resume()
         self.worker: TrainingWorker | None = TrainingWorker(spec, control, weights_dir=weights_dir, resume=resume)
-        self.worker.report_ready.connect(self._on_report_ready)
+        self.worker.reports_waiting.connect(self._on_reports_waiting)
         self.worker.failed.connect(self._on_failed)
         self.worker.finished.connect(self._on_finished)
         self.thread: QThread | None = start_worker_thread(self.worker)
@@ -118,9 +134,13 @@ class _Run(QObject):
             return True
         return thread.wait(max(0, int(timeout_s * 1000)))
 
-    @Slot(object)
-    def _on_report_ready(self, report: EpochReport) -> None:
-        self._controller._on_run_report(self, report)
+    @Slot()
+    def _on_reports_waiting(self) -> None:
+        worker = self.worker
+        if worker is None:
+            return
+        for report in worker.take_reports():
+            self._controller._on_run_report(self, report)
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
@@ -215,6 +235,21 @@ class RunController(QObject):
         self._replay = False  # showing a recorded run: Play plays it back instead of training
         self._replay_timer = QTimer(self)
         self._replay_timer.timeout.connect(self._on_replay_tick)
+        self._frame_interval_ms = frame_interval_ms
+        self._frame_cost_s = 0.0  # drawing and painting since the last frame tick
+        self._display_depth = 0
+        self._holds = 0
+        self._held: RunControl | None = None
+        self._held_since = 0.0
+        self._held_s = 0.0  # time training was held for drawing since the last frame tick
+        self._frame_end = QTimer(self)
+        self._frame_end.setSingleShot(True)
+        self._frame_end.setInterval(0)
+        self._frame_end.timeout.connect(self._release_run)
+        self._render_held = QTimer(self)
+        self._render_held.setSingleShot(True)
+        self._render_held.setInterval(HOLD_LEAD_MS)
+        self._render_held.timeout.connect(self._on_render_held)
         self._timer = QTimer(self)
         self._timer.setInterval(frame_interval_ms)
         self._timer.timeout.connect(self._on_frame_tick)
@@ -495,7 +530,51 @@ class RunController(QObject):
         """Draw the visible panels at the next frame tick (e.g. a tab became visible)."""
         self._dirty = True
         if not self._timer.isActive():
+            self._frame_cost_s = self._held_s = 0.0
+            self._timer.setInterval(self._frame_interval_ms)
             self._timer.start()
+
+    @property
+    def frame_interval_ms(self) -> int:
+        """The time between frames now: the set interval, or longer if frames cost more."""
+        return self._timer.interval()
+
+    @contextlib.contextmanager
+    def display_work(self) -> Iterator[None]:
+        """Draw or paint inside this block.
+
+        The training run holds before its next epoch until the block ends
+        (see :meth:`RunControl.hold <gradviz.engine.control.RunControl.hold>`),
+        and the block's time counts toward the cost of the current frame.
+        """
+        self._hold_run()
+        outermost = self._display_depth == 0
+        self._display_depth += 1
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._display_depth -= 1
+            if outermost:
+                self._frame_cost_s += time.perf_counter() - started
+            self._release_run()
+
+    def _hold_run(self) -> None:
+        if self._holds == 0:
+            run = self._run
+            self._held = run.control if run is not None else None
+            if self._held is not None:
+                self._held.hold()
+                self._held_since = time.perf_counter()
+        self._holds += 1
+
+    @Slot()
+    def _release_run(self) -> None:
+        self._holds -= 1
+        if self._holds == 0 and self._held is not None:
+            self._held.release()
+            self._held = None
+            self._held_s += time.perf_counter() - self._held_since
 
     def render_now(self) -> int:
         """Draw the visible panels immediately; returns the epoch drawn (-1: nothing yet)."""
@@ -503,11 +582,17 @@ class RunController(QObject):
         epoch = self.shown_epoch
         if epoch < 0:
             return epoch
-        for panel in self._panels:
-            if panel.isVisible():
-                if id(panel) not in self._bound:
-                    self._bind(panel)
-                panel.render(epoch)
+        if not self._frame_end.isActive():
+            # Hold training until the frame's paints are done too: Qt runs a
+            # zero timer once the events the drawing posted are handled.
+            self._hold_run()
+            self._frame_end.start()
+        with self.display_work():
+            for panel in self._panels:
+                if panel.isVisible():
+                    if id(panel) not in self._bound:
+                        self._bind(panel)
+                    panel.render(epoch)
         self.frame_rendered.emit(epoch)
         return epoch
 
@@ -650,7 +735,28 @@ class RunController(QObject):
         if not self._dirty:
             self._timer.stop()  # nothing new: no timer runs while the class just looks
             return
+        # What the last frame cost the GUI thread, or training, whichever is more.
+        cost_ms = max(self._frame_cost_s, self._held_s) * 1000
+        self._frame_cost_s = self._held_s = 0.0
+        interval = min(MAX_FRAME_INTERVAL_MS, max(self._frame_interval_ms, round(cost_ms / DISPLAY_SHARE)))
+        if interval != self._timer.interval():
+            self._timer.setInterval(interval)
+        if self._state is RunState.RUNNING and self._run is not None:
+            # Ask training to hold first and draw a moment later, once the
+            # epoch under way has ended: drawing then has the CPU to itself.
+            if not self._render_held.isActive():
+                self._hold_run()
+                self._render_held.start()
+            return
         self.render_now()
+
+    @Slot()
+    def _on_render_held(self) -> None:
+        try:
+            if self._dirty:
+                self.render_now()
+        finally:
+            self._release_run()
 
     def _set_state(self, state: RunState) -> None:
         if state is not self._state:

@@ -8,10 +8,11 @@ it trains nothing itself and never imports TensorFlow (the
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Slot
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -54,6 +55,9 @@ from gradviz.ui.watchdog import EpochWatchdog, SlowEpochBanner
 __all__ = ["Banner", "MainWindow"]
 
 # The panel a lesson opens on, by lesson name; others open on the first panel.
+# Shortest time between two diagnoses of the shown epoch (see _on_frame_change).
+FINDINGS_INTERVAL_S = 0.25
+
 _LESSON_PANEL = {
     "race": "race", "lr-too-high": "race", "vanishing": "gradients", "exploding": "gradients",
     "dead-relus": "activations", "init": "activations", "lab": "lab",
@@ -209,6 +213,13 @@ class MainWindow(QMainWindow):
         self.callout.hide()
         self._findings_epoch = -1
         self._findings: list[Finding] = []
+        self._findings_at = 0.0
+        # Findings are read, not watched: at most a few a second while a run
+        # trains flat out, and the last frame's epoch always gets its own.
+        self._findings_timer = QTimer(self)
+        self._findings_timer.setSingleShot(True)
+        self._findings_timer.setInterval(round(FINDINGS_INTERVAL_S * 1000))
+        self._findings_timer.timeout.connect(self._refresh_findings)
         self.controller = RunController(self.panels, parent=self)
         self.transport = TransportBar()
         self.lanes = LaneList()
@@ -632,6 +643,14 @@ class MainWindow(QMainWindow):
         side = self.side_width or min(340, max(230, self.width() // 6))
         self._splitter.setSizes([side, max(1, self._splitter.width() - side)])
 
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.UpdateRequest:
+            # Painting the window is where a frame's time goes: count it, and
+            # let training wait meanwhile (see RunController.display_work).
+            with self.controller.display_work():
+                return super().event(event)
+        return super().event(event)
+
     def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown(3.0)
         self.settings.save(window_preferences(self, tuple(lesson_names())))
@@ -707,9 +726,22 @@ class MainWindow(QMainWindow):
                                     follow=self.controller.following)
         for lane, at in enumerate(history.diverged_epoch()):
             self.lanes.set_note(lane, f"diverged at epoch {at}" if at >= 0 and at <= epoch else "")
-        if epoch != self._findings_epoch:
-            self._findings_epoch = epoch
-            self._show_findings(diagnose(history, epoch))
+        if epoch == self._findings_epoch or self._findings_timer.isActive():
+            return
+        if time.monotonic() - self._findings_at < FINDINGS_INTERVAL_S:
+            self._findings_timer.start()
+        else:
+            self._refresh_findings()
+
+    @Slot()
+    def _refresh_findings(self) -> None:
+        history = self.controller.history
+        epoch = self.controller.shown_epoch
+        if history is None or epoch < 0 or epoch == self._findings_epoch:
+            return
+        self._findings_epoch = epoch
+        self._findings_at = time.monotonic()
+        self._show_findings(diagnose(history, epoch))
 
     def _show_findings(self, findings: list[Finding]) -> None:
         """The findings list, and a callout for the one the current panel shows best."""

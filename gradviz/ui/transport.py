@@ -280,8 +280,12 @@ class TransportBar(QWidget):
             text = longer if fits else text
         self.epoch_text.setText(text)
         self.epoch_text.setToolTip(f"Newest recorded epoch: {newest}")
+        # QProgressBar repaints itself on the spot when its value moves a
+        # pixel; painted with the rest of the frame instead, it costs nothing extra.
+        self.progress.setUpdatesEnabled(False)
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(min(newest, max(1, total)))
+        self.progress.setUpdatesEnabled(True)
         self._set_timeline(newest, newest if self._follow else min(shown, newest))
 
     @property

@@ -9,6 +9,7 @@ worker whose event loop is busy inside the training loop.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -55,6 +56,11 @@ class TrainingWorker(QObject):
     report_ready(EpochReport)
         One per epoch, epoch 0 (initialization) first.  Reports are frozen and
         hold read-only arrays, so they cross threads as they are.
+    reports_waiting()
+        New reports wait in :meth:`take_reports`.  Emitted only when the
+        queue was empty, so a run training hundreds of epochs a second
+        posts the GUI thread one event per batch it collects, not one per
+        epoch (a steady stream of posted events also holds back Qt's timers).
     failed(str)
         The run ended with an error; the message is meant for the learner.
     finished()
@@ -62,6 +68,7 @@ class TrainingWorker(QObject):
     """
 
     report_ready = Signal(object)
+    reports_waiting = Signal()
     failed = Signal(str)
     finished = Signal()
 
@@ -80,6 +87,14 @@ class TrainingWorker(QObject):
         self._weights_dir = weights_dir
         self._resume = resume
         self._iter_run = iter_run
+        self._queue: list[EpochReport] = []
+        self._queue_lock = threading.Lock()
+
+    def take_reports(self) -> list[EpochReport]:
+        """The reports waiting since the last call, oldest first (any thread)."""
+        with self._queue_lock:
+            reports, self._queue = self._queue, []
+        return reports
 
     @Slot()
     def run(self) -> None:
@@ -96,6 +111,11 @@ class TrainingWorker(QObject):
                 if self.control.stopped:
                     break
                 self.report_ready.emit(report)
+                with self._queue_lock:
+                    first = not self._queue
+                    self._queue.append(report)
+                if first:
+                    self.reports_waiting.emit()
         except Exception as exc:  # every failure must reach the window, never only a console
             self.failed.emit(failure_message(exc))
         finally:

@@ -186,6 +186,62 @@ def test_pace_holds_the_run_to_the_target_epochs_per_second() -> None:
     assert elapsed >= 0.45, f"10 epochs at 20/s took only {elapsed:.3f} s"
 
 
+# a display's hold ----------------------------------------------------------------------------------
+
+
+def test_a_hold_slows_the_run_to_one_epoch_per_limit_until_released(threaded) -> None:
+    from gradviz.engine.control import MAX_DISPLAY_HOLD_S
+
+    control = RunControl()
+    run = ThreadedRun(tiny_spec(epochs=1_000_000), control)
+    threaded.append(run)
+    assert run.next().epoch == 0
+    control.hold()
+    watch = 4 * MAX_DISPLAY_HOLD_S
+    held: list[int] = []
+    started = time.perf_counter()
+    while time.perf_counter() - started < watch:
+        try:
+            held.append(run.reports.get(timeout=0.02).epoch)
+        except queue.Empty:
+            pass
+    # The epoch under way when the hold came, then one per MAX_DISPLAY_HOLD_S at most.
+    assert len(held) <= 1 + watch / MAX_DISPLAY_HOLD_S + 1, held
+
+    control.release()
+    released = time.perf_counter()
+    following = [run.next().epoch for _ in range(20)]
+    # Held, 20 epochs would take 20 * MAX_DISPLAY_HOLD_S; free, a tiny net trains them in far less.
+    assert time.perf_counter() - released < 10 * MAX_DISPLAY_HOLD_S
+    last = held[-1] if held else 0
+    assert following == list(range(last + 1, last + 21))
+    control.stop()
+    run.drain()
+    run.join()
+
+
+def test_a_hold_never_outlasts_its_limit_and_stop_ends_it(threaded) -> None:
+    from gradviz.engine.control import MAX_DISPLAY_HOLD_S
+
+    control = RunControl()
+    run = ThreadedRun(tiny_spec(epochs=3), control)
+    threaded.append(run)
+    assert run.next().epoch == 0
+    control.hold()  # and never released: a display that hung must not stall training
+    started = time.perf_counter()
+    assert [r.epoch for r in run.drain()][-1] == 3
+    run.join()
+    # Three epochs, each waiting the longest hold at most (and one may have been under way).
+    assert time.perf_counter() - started >= 2 * MAX_DISPLAY_HOLD_S * 0.9
+
+    stopped = RunControl()
+    stopped.hold()
+    stopped.stop()
+    began = time.perf_counter()
+    assert stopped.wait_turn(time.perf_counter()) is False
+    assert time.perf_counter() - began < MAX_DISPLAY_HOLD_S
+
+
 @pytest.mark.parametrize("pace", [0, -1.0, float("nan")])
 def test_a_pace_that_is_not_positive_is_refused(pace: float) -> None:
     with pytest.raises(ValueError):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 
 from gradviz.engine.history import RunHistory
 from gradviz.engine.spec import RunSpec
@@ -247,3 +248,84 @@ def test_pace_is_passed_to_the_running_control(qtbot, make_controller, tiny_spec
     assert controller.control.pace is None and controller.pace is None
     first = controller.history.last_epoch
     qtbot.waitUntil(lambda: controller.history.last_epoch >= first + 20, timeout=RUN_TIMEOUT_MS)
+
+
+# drawing makes room for the learner ------------------------------------------------------------
+
+
+class SlowPanel(FakePanel):
+    """A panel whose drawing takes ``cost_s`` of the GUI thread per frame."""
+
+    def __init__(self, cost_s: float) -> None:
+        super().__init__()
+        self.cost_s = cost_s
+
+    def render(self, epoch: int) -> None:
+        super().render(epoch)
+        deadline = time.perf_counter() + self.cost_s
+        while time.perf_counter() < deadline:
+            pass
+
+
+def test_frames_that_cost_more_space_out_and_cheap_ones_come_back(qtbot, make_controller) -> None:
+    from synthetic import make_history
+
+    from gradviz.ui.controller import DISPLAY_SHARE, FRAME_INTERVAL_MS, MAX_FRAME_INTERVAL_MS
+
+    panel = SlowPanel(0.040)
+    controller = make_controller(panel)
+    controller.show_history(make_history())
+    # A learner dragging the timeline keeps asking for frames.
+    keep_asking = QTimer()
+    keep_asking.timeout.connect(controller.request_render)
+    keep_asking.start(5)
+    try:
+        qtbot.waitUntil(lambda: len(panel.rendered) >= 6, timeout=10_000)
+        expected = min(MAX_FRAME_INTERVAL_MS, 40 / DISPLAY_SHARE)
+        assert expected * 0.9 <= controller.frame_interval_ms <= MAX_FRAME_INTERVAL_MS
+        panel.cost_s = 0.0
+        qtbot.waitUntil(lambda: controller.frame_interval_ms == FRAME_INTERVAL_MS, timeout=10_000)
+    finally:
+        keep_asking.stop()
+
+
+def test_training_holds_while_the_window_draws(qtbot, make_controller, tiny_spec) -> None:
+    controller = make_controller(FakePanel(), pace=None)
+    controller.set_spec(tiny_spec(epochs=100_000))
+    controller.play()
+    qtbot.waitUntil(lambda: controller.history is not None and len(controller.history) >= 3,
+                    timeout=RUN_TIMEOUT_MS)
+    trained: list[float] = []  # when each report left the worker
+    controller._run.worker.report_ready.connect(lambda _: trained.append(time.perf_counter()),
+                                                Qt.ConnectionType.DirectConnection)
+    qtbot.waitUntil(lambda: len(trained) >= 3, timeout=RUN_TIMEOUT_MS)  # flat out before
+    with controller.display_work():
+        began = time.perf_counter()
+        time.sleep(0.2)  # drawing, shorter than the longest hold
+        ended = time.perf_counter()
+    # At most the epoch already under way finished while the window drew.
+    assert sum(began < t < ended for t in trained) <= 1
+    qtbot.waitUntil(lambda: sum(t > ended for t in trained) >= 3, timeout=RUN_TIMEOUT_MS)  # and on after
+    controller.stop()
+
+
+def test_reports_cross_to_the_gui_thread_in_batches_and_all_arrive(qtbot, make_controller, tiny_spec) -> None:
+    controller = make_controller(FakePanel(), pace=None)
+    controller.set_spec(tiny_spec(epochs=40))
+    controller.play()
+    run = controller._run
+    batches: list[int] = []
+    original = run.worker.take_reports
+
+    def counting_take() -> list:
+        reports = original()
+        batches.append(len(reports))
+        return reports
+
+    run.worker.take_reports = counting_take
+    # Block the GUI thread until the worker is done: every report waits in one queue.
+    assert run.wait(RUN_TIMEOUT_MS / 1000)
+    qtbot.waitUntil(lambda: controller.state is RunState.FINISHED, timeout=RUN_TIMEOUT_MS)
+    assert list(controller.history.epochs) == list(range(41))
+    assert sum(batches) == 41
+    assert len(batches) <= 2  # the first report may have been taken before the wait began
