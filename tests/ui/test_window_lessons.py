@@ -90,6 +90,37 @@ def test_findings_list_and_callout_follow_the_epoch(qtbot) -> None:
 
 
 @pytest.mark.usefixtures("tensorflow")
+def test_findings_keep_up_a_few_times_a_second_and_end_on_the_last_epoch(qtbot, monkeypatch) -> None:
+    import itertools
+    import time
+
+    import gradviz.ui.main_window as main_window
+
+    diagnosed: list[tuple[float, int]] = []
+    real = main_window.diagnose
+
+    def counting(history, epoch):
+        diagnosed.append((time.monotonic(), epoch))
+        return real(history, epoch)
+
+    monkeypatch.setattr(main_window, "diagnose", counting)
+    lesson = load_lesson("race")
+    window = open_lesson(qtbot, dataclasses.replace(lesson, spec=lesson.spec.replace(epochs=400)))
+    try:
+        window.controller.set_pace(None)
+        diagnosed.clear()
+        window.controller.play()
+        qtbot.waitUntil(lambda: window.controller.state is RunState.FINISHED, timeout=RUN_TIMEOUT_MS)
+        qtbot.waitUntil(lambda: diagnosed and diagnosed[-1][1] == 400, timeout=5_000)
+        times = [t for t, _ in diagnosed]
+        assert len(times) >= 2  # 400 epochs take longer than one interval
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert all(gap >= main_window.FINDINGS_INTERVAL_S * 0.9 for gap in gaps), gaps
+    finally:
+        close(window)
+
+
+@pytest.mark.usefixtures("tensorflow")
 def test_lab_opens_on_its_matrix_and_a_cell_opens_its_lane(qtbot) -> None:
     lesson = load_lesson("lab")
     window = open_lesson(qtbot, dataclasses.replace(lesson, spec=lesson.spec.replace(epochs=1)))
