@@ -689,7 +689,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_run_state_change(self, state: RunState) -> None:
-        self.transport.set_state(state)
+        self.transport.set_state(state, recording=self.controller.replaying)
         history = self.controller.history
         epoch = history.last_epoch if history is not None else -1
         if self.controller.replaying and state is not RunState.FINISHED:

@@ -156,6 +156,8 @@ class TransportBar(QWidget):
         self._locked: frozenset[str] = frozenset()
         self._follow = True
         self._updating = False
+        self._recording = False  # the run shown is a recording: Step moves through it
+        self._behind = False  # the epoch shown is older than the newest one
 
         self.play_button = self._button("Play", "Play or pause training (Space)", self._on_play_click)
         self.step_button = self._button("Step", "Train exactly one epoch (Right arrow)", self.step_requested.emit)
@@ -228,8 +230,10 @@ class TransportBar(QWidget):
         self._ready = ready
         self._refresh_buttons()
 
-    def set_state(self, state: RunState) -> None:
+    def set_state(self, state: RunState, *, recording: bool = False) -> None:
+        """The run's state; ``recording`` when it is a saved run played back (Step works while finished)."""
         self._state = state
+        self._recording = recording
         self._refresh_buttons()
 
     def set_pace(self, pace: float | None) -> None:
@@ -271,6 +275,7 @@ class TransportBar(QWidget):
             self.progress.setValue(0)
             self._set_timeline(0, 0)
             self._follow = True
+            self._behind = False
             return
         text = f"epoch {shown} / {total}"
         if shown != newest:
@@ -280,6 +285,9 @@ class TransportBar(QWidget):
             text = longer if fits else text
         self.epoch_text.setText(text)
         self.epoch_text.setToolTip(f"Newest recorded epoch: {newest}")
+        if (shown < newest) != self._behind:
+            self._behind = shown < newest
+            self._refresh_buttons()
         # QProgressBar repaints itself on the spot when its value moves a
         # pixel; painted with the rest of the frame instead, it costs nothing extra.
         self.progress.setUpdatesEnabled(False)
@@ -333,7 +341,9 @@ class TransportBar(QWidget):
         free = {name: name not in self._locked for name in ("play", "step", "stop", "reset", "new_seed")}
         self.play_button.setText("Pause" if running else "Play")
         self.play_button.setEnabled(ready and free["play"])
-        self.step_button.setEnabled(ready and state is not RunState.FINISHED and free["step"])
+        # A finished run has no epoch left to train; a recording dragged back has epochs left to show.
+        steppable = state is not RunState.FINISHED or (self._recording and self._behind)
+        self.step_button.setEnabled(ready and steppable and free["step"])
         self.stop_button.setEnabled(ready and state.live and free["stop"])
         self.reset_button.setEnabled(ready and free["reset"])
         self.seed_button.setEnabled(ready and free["new_seed"])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from gradviz.engine.session import load_session
 from gradviz.ui.controller import RunState
@@ -153,6 +154,31 @@ def test_play_step_and_reset_move_through_a_recording_without_training(qtbot, op
         controller.play()
         controller.pause()
         assert controller.state is RunState.PAUSED and controller.history is history
+    finally:
+        window.close()
+
+
+def test_step_works_in_a_finished_recording_dragged_back(qtbot, open_window, tiny_spec, tmp_path: Path) -> None:
+    source = _trained_window(qtbot, open_window, tiny_spec, epochs=8)
+    saved = source.sessions.save(tmp_path / "tiny.gradviz")
+
+    window = _fresh_window(qtbot, tiny_spec)
+    try:
+        window.sessions.open(saved)
+        controller, step = window.controller, window.transport.step_button
+        controller.render_now()
+        assert controller.state is RunState.FINISHED and not step.isEnabled()  # at the last epoch
+        controller.show_epoch(3)  # the learner drags the timeline back
+        controller.render_now()
+        assert step.isEnabled()
+        qtbot.mouseClick(step, Qt.MouseButton.LeftButton)
+        controller.render_now()
+        assert controller.shown_epoch == 4 and controller.state is RunState.PAUSED
+        controller.show_epoch(None)
+        controller.render_now()
+        controller.step()  # from epoch 8 of 8 the recording ends: finished, and Step off again
+        controller.render_now()
+        assert controller.state is RunState.FINISHED and not step.isEnabled()
     finally:
         window.close()
 
