@@ -68,6 +68,11 @@ def rss_mb() -> float:
     return status_mb("VmRSS")
 
 
+def rss_parts() -> str:
+    """Resident memory split into the heap (anonymous) and files mapped in (TensorFlow's code)."""
+    return f"anon={status_mb('RssAnon'):.0f} file={status_mb('RssFile'):.0f}"
+
+
 def task_count() -> int:
     return len(os.listdir("/proc/self/task"))
 
@@ -123,6 +128,7 @@ def main() -> int:
 
     rows: list[str] = []
     rss_first = threads_first = rss_rotation = None
+    parts_first = ""
     started = time.perf_counter()
     for i in range(args.runs):
         name = ROTATION[i % len(ROTATION)]
@@ -161,11 +167,12 @@ def main() -> int:
         rows.append(f"run {i + 1:2d} {name:<18} {how:<16} epochs={h.last_epoch:<3d} lanes={h.layout.n_lanes:<2d} "
                     f"diverged={diverged if diverged else '-'} others_finite={finite} "
                     f"drawn_at={sorted(set(drawn))} state={c.state.value} {time.perf_counter() - t0:.1f}s "
-                    f"rss_mb={rss_mb():.0f}")
+                    f"rss_mb={rss_mb():.0f} ({rss_parts()})")
         print(rows[-1], flush=True)
         if i == 0:
             gc.collect()
             rss_first = rss_mb()
+            parts_first = rss_parts()
             threads_first = (threading.active_count(), task_count())
         if i == len(ROTATION) - 1:  # every lesson has been shown once
             gc.collect()
@@ -180,7 +187,8 @@ def main() -> int:
     if failures:
         print(f"runs failed: {failures}", file=sys.stderr)
     print(f"runs={args.runs} wall_s={total:.0f} failures={len(failures)}")
-    print(f"rss_mb: after first run={rss_first:.0f} at end={rss_end:.0f} peak={status_mb('VmHWM'):.0f}")
+    print(f"rss_mb: after first run={rss_first:.0f} ({parts_first}) at end={rss_end:.0f} ({rss_parts()}) "
+          f"peak={status_mb('VmHWM'):.0f}")
     if rss_rotation is not None:
         print(f"rss_mb after every lesson was shown once (run {len(ROTATION)}): {rss_rotation:.0f}; "
               f"growth from there to the end: {rss_end - rss_rotation:.1f}")
