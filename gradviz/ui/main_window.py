@@ -644,10 +644,11 @@ class MainWindow(QMainWindow):
         self._splitter.setSizes([side, max(1, self._splitter.width() - side)])
 
     def event(self, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.UpdateRequest:
+        controller = getattr(self, "controller", None)  # None while the window is being built
+        if controller is not None and event.type() == QEvent.Type.UpdateRequest:
             # Painting the window is where a frame's time goes: count it, and
             # let training wait meanwhile (see RunController.display_work).
-            with self.controller.display_work():
+            with controller.display_work():
                 return super().event(event)
         return super().event(event)
 
@@ -713,6 +714,7 @@ class MainWindow(QMainWindow):
     def _on_history_change(self, history: RunHistory) -> None:
         if self._error_is_run_error():
             self.banner.clear()  # a new run has begun (Reset holds it paused): the failed run's error is history
+        self._findings_epoch = -1  # the new run's epochs get their own findings
         for lane in range(history.layout.n_lanes):
             self.lanes.set_note(lane, "")
         self.transport.set_progress(history.last_epoch, history.last_epoch, history.layout.epochs)
