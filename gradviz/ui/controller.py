@@ -242,6 +242,7 @@ class RunController(QObject):
         self._held: RunControl | None = None
         self._held_since = 0.0
         self._held_s = 0.0  # time training was held for drawing since the last frame tick
+        self._hold_frames = True
         self._frame_end = QTimer(self)
         self._frame_end.setSingleShot(True)
         self._frame_end.setInterval(0)
@@ -531,6 +532,7 @@ class RunController(QObject):
         self._dirty = True
         if not self._timer.isActive():
             self._frame_cost_s = self._held_s = 0.0
+            self._hold_frames = True
             self._timer.setInterval(self._frame_interval_ms)
             self._timer.start()
 
@@ -562,7 +564,9 @@ class RunController(QObject):
     def _hold_run(self) -> None:
         if self._holds == 0:
             run = self._run
-            self._held = run.control if run is not None else None
+            # Frames too costly to be spaced out enough (a slow machine, the
+            # lab's 36 lanes) draw without holding training.
+            self._held = run.control if run is not None and self._hold_frames else None
             if self._held is not None:
                 self._held.hold()
                 self._held_since = time.perf_counter()
@@ -738,6 +742,7 @@ class RunController(QObject):
         # What the last frame cost the GUI thread, or training, whichever is more.
         cost_ms = max(self._frame_cost_s, self._held_s) * 1000
         self._frame_cost_s = self._held_s = 0.0
+        self._hold_frames = cost_ms <= MAX_FRAME_INTERVAL_MS * DISPLAY_SHARE
         interval = min(MAX_FRAME_INTERVAL_MS, max(self._frame_interval_ms, round(cost_ms / DISPLAY_SHARE)))
         if interval != self._timer.interval():
             self._timer.setInterval(interval)

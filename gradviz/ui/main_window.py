@@ -55,7 +55,7 @@ from gradviz.ui.watchdog import EpochWatchdog, SlowEpochBanner
 __all__ = ["Banner", "MainWindow"]
 
 # The panel a lesson opens on, by lesson name; others open on the first panel.
-# Shortest time between two diagnoses of the shown epoch (see _on_frame_change).
+# Shortest time between two diagnoses while a run trains (see _on_frame_change).
 FINDINGS_INTERVAL_S = 0.25
 
 _LESSON_PANEL = {
@@ -214,6 +214,7 @@ class MainWindow(QMainWindow):
         self._findings_epoch = -1
         self._findings: list[Finding] = []
         self._findings_at = 0.0
+        self._drawn_epoch = -1
         # Findings are read, not watched: at most a few a second while a run
         # trains flat out, and the last frame's epoch always gets its own.
         self._findings_timer = QTimer(self)
@@ -728,18 +729,23 @@ class MainWindow(QMainWindow):
                                     follow=self.controller.following)
         for lane, at in enumerate(history.diverged_epoch()):
             self.lanes.set_note(lane, f"diverged at epoch {at}" if at >= 0 and at <= epoch else "")
-        if epoch == self._findings_epoch or self._findings_timer.isActive():
+        self._drawn_epoch = epoch
+        if epoch == self._findings_epoch:
             return
-        if time.monotonic() - self._findings_at < FINDINGS_INTERVAL_S:
-            self._findings_timer.start()
+        training = self.controller.state is RunState.RUNNING
+        if training and time.monotonic() - self._findings_at < FINDINGS_INTERVAL_S:
+            if not self._findings_timer.isActive():
+                self._findings_timer.start()
         else:
+            self._findings_timer.stop()
             self._refresh_findings()
 
     @Slot()
     def _refresh_findings(self) -> None:
+        """Diagnose the epoch the panels drew last (not a newer one they have not shown yet)."""
         history = self.controller.history
-        epoch = self.controller.shown_epoch
-        if history is None or epoch < 0 or epoch == self._findings_epoch:
+        epoch = self._drawn_epoch
+        if history is None or epoch < 0 or epoch > history.last_epoch or epoch == self._findings_epoch:
             return
         self._findings_epoch = epoch
         self._findings_at = time.monotonic()

@@ -288,12 +288,14 @@ class TransportBar(QWidget):
         if (shown < newest) != self._behind:
             self._behind = shown < newest
             self._refresh_buttons()
-        # QProgressBar repaints itself on the spot when its value moves a
-        # pixel; painted with the rest of the frame instead, it costs nothing extra.
-        self.progress.setUpdatesEnabled(False)
-        self.progress.setRange(0, max(1, total))
-        self.progress.setValue(min(newest, max(1, total)))
-        self.progress.setUpdatesEnabled(True)
+        value, top = min(newest, max(1, total)), max(1, total)
+        if (self.progress.value(), self.progress.maximum()) != (value, top):
+            # QProgressBar repaints itself on the spot when its value moves a
+            # pixel; painted with the rest of the frame instead, it costs nothing extra.
+            self.progress.setUpdatesEnabled(False)
+            self.progress.setRange(0, top)
+            self.progress.setValue(value)
+            self.progress.setUpdatesEnabled(True)
         self._set_timeline(newest, newest if self._follow else min(shown, newest))
 
     @property

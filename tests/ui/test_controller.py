@@ -329,3 +329,19 @@ def test_reports_cross_to_the_gui_thread_in_batches_and_all_arrive(qtbot, make_c
     assert list(controller.history.epochs) == list(range(41))
     assert sum(batches) == 41
     assert len(batches) <= 2  # the first report may have been taken before the wait began
+
+
+def test_frames_too_costly_to_space_out_do_not_hold_training(qtbot, make_controller, tiny_spec) -> None:
+    # Drawing that takes longer than the longest frame interval would hold
+    # training nearly all the time (one epoch per MAX_DISPLAY_HOLD_S).
+    panel = SlowPanel(0.3)
+    controller = make_controller(panel, pace=None)
+    controller.set_spec(tiny_spec(epochs=100_000))
+    controller.play()
+    qtbot.waitUntil(lambda: len(panel.rendered) >= 2, timeout=RUN_TIMEOUT_MS)
+    trained: list[float] = []
+    controller._run.worker.report_ready.connect(lambda _: trained.append(time.perf_counter()),
+                                                Qt.ConnectionType.DirectConnection)
+    qtbot.wait(1500)
+    assert len(trained) >= 20, f"{len(trained)} epochs in 1.5 s while frames took 0.3 s each"
+    controller.stop()

@@ -294,11 +294,22 @@ def test_race_loss_axis_is_left_alone_once_the_learner_zooms(qtbot, make_panel, 
     qtbot.waitExposed(panel)
     vb = panel.loss_plot.getViewBox()
     view = panel._loss_view
-    centre = view.mapFromScene(vb.mapRectToScene(vb.boundingRect()).center())
-    wheel = QWheelEvent(QPointF(centre), QPointF(view.viewport().mapToGlobal(centre)), QPoint(0, 0),
-                        QPoint(0, 240), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
-                        Qt.ScrollPhase.NoScrollPhase, False)
-    QApplication.sendEvent(view.viewport(), wheel)
+
+    def wheel_over(item: object) -> None:
+        # rect(), not boundingRect(): an axis's bounding box reaches over the plot for its grid lines.
+        at = view.mapFromScene(item.mapToScene(item.rect().center()))
+        QApplication.sendEvent(view.viewport(), QWheelEvent(
+            QPointF(at), QPointF(view.viewport().mapToGlobal(at)), QPoint(0, 0), QPoint(0, 240),
+            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False))
+
+    # Zooming along the epochs (over the bottom axis) keeps the loss axis fitted.
+    wheel_over(panel.loss_plot.getAxis("bottom"))
+    panel.render(100)
+    lo, hi = _span(np.log10(loss_with_init(history, 100)))
+    shown_lo, shown_hi = panel.loss_plot.viewRange()[1]
+    assert shown_lo <= lo and shown_hi >= hi and shown_hi - shown_lo <= 1.25 * (hi - lo)
+
+    wheel_over(vb)  # zooming in the plot takes the loss axis over
     zoomed = panel.loss_plot.viewRange()[1]
     panel.render(150)
     assert panel.loss_plot.viewRange()[1] == pytest.approx(zoomed)

@@ -112,7 +112,8 @@ def test_findings_keep_up_a_few_times_a_second_and_end_on_the_last_epoch(qtbot, 
         window.controller.play()
         qtbot.waitUntil(lambda: window.controller.state is RunState.FINISHED, timeout=RUN_TIMEOUT_MS)
         qtbot.waitUntil(lambda: diagnosed and diagnosed[-1][1] == 400, timeout=5_000)
-        times = [t for t, _ in diagnosed]
+        # While training, a few a second; once finished, the last epoch at once.
+        times = [t for t, _ in diagnosed[:-1]]
         assert len(times) >= 2  # 400 epochs take longer than one interval
         gaps = [b - a for a, b in itertools.pairwise(times)]
         assert all(gap >= main_window.FINDINGS_INTERVAL_S * 0.9 for gap in gaps), gaps

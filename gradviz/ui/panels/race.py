@@ -249,6 +249,8 @@ class RacePanel(Panel):
         self._log = on
         if self._loss_plot is not None:
             self._loss_plot.setLogMode(y=on)
+            # setLogMode turns pyqtgraph's auto-range back on; the panel fits the axes itself.
+            self._loss_plot.enableAutoRange(x=False, y=False)
             self._set_label(self._loss_plot, "left", self._loss_label())
             self._follow_y = True
         self.render(self._epoch)
@@ -496,7 +498,14 @@ class RacePanel(Panel):
         marks.setPen(pg.mkPen(self._theme.background, width=self._px(1)))
 
     def _on_manual_range(self, axes: object) -> None:
-        self._follow_y = False  # the learner panned or zoomed: leave their view alone
+        # pyqtgraph says which axes the learner panned or zoomed: leave their
+        # loss axis alone if it was one of them (a zoom along the epochs keeps it fitted).
+        try:
+            y_changed = bool(axes[1])  # type: ignore[index]
+        except (TypeError, IndexError):
+            y_changed = True
+        if y_changed:
+            self._follow_y = False
 
     def _fit_loss_range(self, shown: np.ndarray) -> None:
         """Fit the loss axis to the visible lanes' curves (in log10 on a log axis)."""
