@@ -1,8 +1,9 @@
-"""Saving, opening and continuing sessions from the window (File and Run menus).
+"""Saving, opening and continuing sessions, and opening spec files, from the window (File and Run menus).
 
 Opening a session never imports TensorFlow: the window replays the
 recorded epochs at once, and only asks for TensorFlow when the learner
-trains (Play, Reset, Continue training).
+trains (Play, Reset, Continue training).  A spec file (``gradviz spec race``
+writes one to start from) opens as a lesson of its own.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
+from gradviz.engine.errors import SpecError
+from gradviz.engine.lessons import Lesson
 from gradviz.engine.session import SUFFIX, Session, SessionError, load_session, save_session
+from gradviz.engine.spec import load_spec
 
 if TYPE_CHECKING:
     from gradviz.ui.main_window import MainWindow
@@ -22,15 +26,18 @@ if TYPE_CHECKING:
 __all__ = ["SessionActions"]
 
 _FILTER = f"gradviz sessions (*{SUFFIX});;All files (*)"
+_SPEC_FILTER = "Run specs (*.json);;All files (*)"
 
 
 class SessionActions(QObject):
-    """The window's session commands: Open (Ctrl+O), Save (Ctrl+S) and Continue training (C).
+    """The window's file commands: Open session (Ctrl+O), Open spec (Ctrl+Shift+O), Save (Ctrl+S), Continue (C).
 
     Attributes
     ----------
     path
         The file the shown run was opened from or last saved to.
+    spec_folder
+        The folder of the last spec file opened.
     last_error
         The message of the last open or save that failed.
     """
@@ -39,8 +46,11 @@ class SessionActions(QObject):
         super().__init__(window)
         self._window = window
         self.path: Path | None = None
+        self.spec_folder = ""
         self.last_error = ""
         self.open_action = self._action("Open session…", QKeySequence.StandardKey.Open, self._on_open)
+        self.open_spec_action = self._action("Open spec…", "Ctrl+Shift+O", self._on_open_spec)
+        self.open_spec_action.setToolTip("Train a run described by a spec file (gradviz spec LESSON writes one)")
         self.save_action = self._action("Save session…", QKeySequence.StandardKey.Save, self._on_save)
         self.continue_action = self._action("Continue training…", "C", self._on_continue)
         self.open_action.setToolTip("Show a saved run, every epoch of it, without training")
@@ -48,7 +58,7 @@ class SessionActions(QObject):
         self.continue_action.setToolTip("Train more epochs from the run's last weights")
         menu = window.file_menu
         first = menu.actions()[0] if menu.actions() else None
-        menu.insertActions(first, [self.open_action, self.save_action])
+        menu.insertActions(first, [self.open_action, self.open_spec_action, self.save_action])
         menu.insertSeparator(first)
         window.run_menu.insertAction(window.run_menu.actions()[-1] if window.run_menu.actions() else None,
                                      self.continue_action)
@@ -86,6 +96,25 @@ class SessionActions(QObject):
         self._window.show_session(session, self.path)
         self._refresh()
         return session
+
+    def open_spec(self, path: str | Path) -> Lesson | None:
+        """Make the run described by the spec file at ``path`` the lesson to play.
+
+        A spec that cannot be read or is not valid is refused with one line
+        naming the problem, and the lesson on screen stays as it was.
+        """
+        path = Path(path).expanduser()
+        try:
+            spec = load_spec(path)
+        except SpecError as exc:
+            self._fail(str(exc))
+            return None
+        # Named by its full path: a file called race.json must not replace the race lesson.
+        lesson = Lesson(f"spec:{path.resolve()}", f"Spec: {path.name}", "", f"Run described by {path.name}", spec, "")
+        self._window.set_lesson(lesson)
+        self._window.statusBar().showMessage(f"Opened {path}. Press Play (Space) to train it.", 10000)
+        self.spec_folder = str(path.parent)
+        return lesson
 
     def save(self, path: str | Path) -> Path | None:
         """Save the shown run to ``path`` (``.gradviz`` is added if it has no suffix)."""
@@ -130,6 +159,12 @@ class SessionActions(QObject):
         path, _ = QFileDialog.getOpenFileName(self._window, "Open session", self._folder(), _FILTER)
         if path:
             self.open(path)
+
+    def _on_open_spec(self) -> None:
+        folder = self.spec_folder or self._folder()
+        path, _ = QFileDialog.getOpenFileName(self._window, "Open spec", folder, _SPEC_FILTER)
+        if path:
+            self.open_spec(path)
 
     def _on_save(self) -> None:
         suggested = self.path or Path(self._folder()) / f"{self._default_name()}{SUFFIX}"
