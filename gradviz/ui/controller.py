@@ -45,6 +45,8 @@ DISPLAY_SHARE = 1 / 3
 MAX_FRAME_INTERVAL_MS = 250
 # While a run trains, a frame is drawn this long after the run was asked to hold.
 HOLD_LEAD_MS = 2
+# How long stopping a run waits for its thread to end (see RunController.stop).
+SWITCH_WAIT_S = 0.3
 
 
 class RunState(enum.Enum):
@@ -395,11 +397,14 @@ class RunController(QObject):
         elif self._state is not RunState.FINISHED and self._spec is not None:
             self.start(paused=True)
 
-    def stop(self, timeout_s: float = 3.0) -> bool:
+    def stop(self, timeout_s: float = SWITCH_WAIT_S) -> bool:
         """End the current run and join its thread; the history stays for scrubbing.
 
         Returns False if the thread did not end within ``timeout_s`` (it is
-        still tracked and joined again by :meth:`shutdown`).
+        still tracked and joined again by :meth:`shutdown`).  A run mid-epoch
+        stops at its next batch, well within the default; one still building
+        or tracing its models (the lab: tens of seconds) cannot be interrupted,
+        and the window must not freeze meanwhile, so it ends on its own thread.
         """
         if self._replay_timer.isActive():
             self._replay_timer.stop()

@@ -146,3 +146,32 @@ def test_closing_while_the_first_epoch_traces_never_destroys_a_running_thread(qt
     del win
     gc.collect()
     assert join_outliving_runs(RUN_TIMEOUT_MS / 1000)
+
+
+def test_switching_lessons_while_the_lab_traces_does_not_wait_for_the_trace(qtbot) -> None:
+    import dataclasses
+    import time
+
+    from gradviz.engine.lessons import load_lesson
+
+    lab = load_lesson("lab")
+    win = MainWindow(dataclasses.replace(lab, spec=lab.spec.replace(epochs=1)))
+    qtbot.addWidget(win)
+    win.show()
+    win.start_tensorflow()
+    qtbot.waitUntil(win.controller.is_busy, timeout=RUN_TIMEOUT_MS)
+    assert win.controller.history is None  # 36 lanes building and tracing: tens of seconds
+    lab_run = win.controller._run
+    race = load_lesson("race")
+    began = time.monotonic()
+    win.set_lesson(dataclasses.replace(race, spec=race.spec.replace(epochs=3)))
+    switched_in = time.monotonic() - began
+    # The window went on at once (it used to wait 3 s for the trace) while the lab's thread goes on.
+    assert lab_run.is_alive()
+    assert switched_in < 2.0, f"switching lessons took {switched_in:.1f} s"
+    qtbot.waitUntil(lambda: win.controller.history is not None
+                    and win.controller.history.layout.spec.lane_names == race.spec.lane_names,
+                    timeout=RUN_TIMEOUT_MS * 3)
+    assert win.controller.shown_epoch == 0 and win.controller.state is RunState.PAUSED
+    win.close()
+    assert join_outliving_runs(RUN_TIMEOUT_MS * 3 / 1000)
