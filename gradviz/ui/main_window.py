@@ -499,13 +499,18 @@ class MainWindow(QMainWindow):
             "Continue training (C) trains on from the last epoch.", 12000,
         )
 
-    def set_lesson(self, lesson: Lesson, history: RunHistory | None = None) -> None:
+    def set_lesson(self, lesson: Lesson, history: RunHistory | None = None, *, relist: bool = False) -> None:
         """Show ``lesson``: its spec becomes the run to play (the current run stops).
 
         With ``history``, the panels show that recorded run instead of a fresh start.
+        ``relist`` makes ``lesson`` what the lesson list holds under its name
+        (a spec file opened again after an edit); otherwise the list keeps the
+        first lesson of that name (a lesson as shipped, not as edited).
         """
         self._lesson = lesson
         self.setWindowTitle("gradviz - watch neural networks learn")
+        if relist and lesson.name in self._lessons:
+            self._lessons[lesson.name] = lesson
         if lesson.name not in self._lessons:
             self._lessons[lesson.name] = lesson
             self.lesson_picker.blockSignals(True)

@@ -111,7 +111,7 @@ class SessionActions(QObject):
             return None
         # Named by its full path: a file called race.json must not replace the race lesson.
         lesson = Lesson(f"spec:{path.resolve()}", f"Spec: {path.name}", "", f"Run described by {path.name}", spec, "")
-        self._window.set_lesson(lesson)
+        self._window.set_lesson(lesson, relist=True)  # picked again later, it is this version of the file
         self._window.statusBar().showMessage(f"Opened {path}. Press Play (Space) to train it.", 10000)
         self.spec_folder = str(path.parent)
         return lesson

@@ -42,6 +42,15 @@ def test_a_spec_file_becomes_the_lesson_to_play(window: MainWindow, tmp_path: Pa
     assert window.lesson_picker.currentText() == "Spec: race.json"
     race = window.lesson_picker.findData("race")
     assert race >= 0 and race != window.lesson_picker.currentIndex()  # the race lesson is still there
+    race_count = window.lesson_picker.count()
+    # Edited and opened again, the file's new version is the one the lesson list goes back to.
+    path.write_text(json.dumps(race_json(epochs=9)))
+    window.sessions.open_spec(path)
+    window.lesson_picker.setCurrentIndex(race)
+    assert window.controller.spec == load_lesson("race").spec  # the shipped race lesson, untouched
+    window.lesson_picker.setCurrentIndex(window.lesson_picker.findData(lesson.name))
+    assert window.controller.spec == RunSpec.from_json(race_json(epochs=9))
+    assert window.lesson_picker.count() == race_count
     assert window.sessions.open_spec_action.shortcut() == QKeySequence("Ctrl+Shift+O")
     assert window.sessions.open_spec_action in window.file_menu.actions()
 
