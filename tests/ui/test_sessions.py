@@ -33,6 +33,15 @@ def _fresh_window(qtbot, tiny_spec) -> MainWindow:
     return window
 
 
+def _recording_window(qtbot, open_window, tiny_spec, tmp_path: Path) -> MainWindow:
+    """A fresh window showing an 8-epoch run that another window trained and saved."""
+    source = _trained_window(qtbot, open_window, tiny_spec, epochs=8)
+    saved = source.sessions.save(tmp_path / "tiny.gradviz")
+    window = _fresh_window(qtbot, tiny_spec)
+    window.sessions.open(saved)
+    return window
+
+
 def test_save_then_open_shows_every_recorded_number(qtbot, open_window, tiny_spec, tmp_path: Path) -> None:
     source = _trained_window(qtbot, open_window, tiny_spec)
     saved = source.sessions.save(tmp_path / "tiny")
@@ -127,12 +136,8 @@ def test_open_from_the_command_line_without_tensorflow(open_window, qtbot, tiny_
 
 def test_play_step_and_reset_move_through_a_recording_without_training(qtbot, open_window, tiny_spec,
                                                                        tmp_path: Path) -> None:
-    source = _trained_window(qtbot, open_window, tiny_spec, epochs=8)
-    saved = source.sessions.save(tmp_path / "tiny.gradviz")
-
-    window = _fresh_window(qtbot, tiny_spec)
+    window = _recording_window(qtbot, open_window, tiny_spec, tmp_path)
     try:
-        window.sessions.open(saved)
         controller = window.controller
         history = controller.history
         assert controller.replaying and controller.shown_epoch == 8
@@ -159,12 +164,8 @@ def test_play_step_and_reset_move_through_a_recording_without_training(qtbot, op
 
 
 def test_step_works_in_a_finished_recording_dragged_back(qtbot, open_window, tiny_spec, tmp_path: Path) -> None:
-    source = _trained_window(qtbot, open_window, tiny_spec, epochs=8)
-    saved = source.sessions.save(tmp_path / "tiny.gradviz")
-
-    window = _fresh_window(qtbot, tiny_spec)
+    window = _recording_window(qtbot, open_window, tiny_spec, tmp_path)
     try:
-        window.sessions.open(saved)
         controller, step = window.controller, window.transport.step_button
         controller.render_now()
         assert controller.state is RunState.FINISHED and not step.isEnabled()  # at the last epoch
@@ -210,11 +211,8 @@ def test_continuing_keeps_the_hyperparameters_set_live(qtbot, open_window, tmp_p
 
 
 def test_timeline_and_lesson_picker_follow_an_opened_session(qtbot, open_window, tiny_spec, tmp_path: Path) -> None:
-    source = _trained_window(qtbot, open_window, tiny_spec, epochs=8)
-    saved = source.sessions.save(tmp_path / "tiny.gradviz")
-    window = _fresh_window(qtbot, tiny_spec)
+    window = _recording_window(qtbot, open_window, tiny_spec, tmp_path)
     try:
-        window.sessions.open(saved)
         controller, timeline = window.controller, window.transport.timeline
         controller.reset()
         controller.render_now()

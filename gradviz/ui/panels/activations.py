@@ -251,13 +251,8 @@ class ActivationsPanel(Panel):
             fill = QColor(color)
             fill.setAlpha(220)
             bars.setOpts(brush=pg.mkBrush(fill), pen=pg.mkPen(QColor(t.foreground), width=0.5), width=width)
-            self._frac_tops[lane].setPen(pg.mkPen(t.foreground, width=self._px(1)))
-            self._frac_tops[lane].setBrush(pg.mkBrush(color))
-            self._frac_tops[lane].setSize(self._px(8))
-            sample = self._frac_samples[lane]
-            sample.setSymbolSize(self._px(10))
-            sample.setSymbolBrush(color)
-            sample.setSymbolPen(pg.mkPen(t.foreground, width=self._px(1)))
+            self._style_marker(self._frac_tops[lane], color, 8)
+            self._style_marker(self._frac_samples[lane], color, 10)
         # Lane colours change with the theme (black turns grey on dark); widths with the line scale.
         for curves in self._hist_curves:
             for lane, curve in enumerate(curves):

@@ -299,6 +299,25 @@ class Panel(QWidget):
         """A marker size or line width in pixels, times the line scale."""
         return size * self._line_scale
 
+    def _style_marker(
+        self, item: pg.ScatterPlotItem | pg.PlotDataItem, color: QColor | str, size: float,
+        edge: QColor | str | None = None, edge_width: float = 1.0,
+    ) -> None:
+        """A lane's marker symbols: filled with ``color``, outlined in ``edge`` (default: the foreground).
+
+        Sizes are in pixels times the line scale.  Takes scatter items and
+        symbol-carrying plot items (curves, legend samples) alike.
+        """
+        pen = pg.mkPen(self._theme.foreground if edge is None else edge, width=self._px(edge_width))
+        if isinstance(item, pg.ScatterPlotItem):
+            item.setSize(self._px(size))
+            item.setBrush(pg.mkBrush(color))
+            item.setPen(pen)
+        else:
+            item.setSymbolSize(self._px(size))
+            item.setSymbolBrush(color)
+            item.setSymbolPen(pen)
+
     def _epoch_text(self, epoch: int) -> str:
         if epoch == 0:
             return "epoch 0 - at initialization"

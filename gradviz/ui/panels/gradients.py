@@ -194,16 +194,9 @@ class GradientsPanel(Panel):
             fill = QColor(color)
             fill.setAlpha(220)
             bars.setOpts(brush=pg.mkBrush(fill), pen=pg.mkPen(QColor(t.foreground), width=0.5), width=width)
-            self._floor_marks[lane].setPen(pg.mkPen(color, width=self._px(2)))
-            self._floor_marks[lane].setBrush(pg.mkBrush(color))
-            self._floor_marks[lane].setSize(self._px(9))
-            self._tops[lane].setPen(pg.mkPen(t.foreground, width=self._px(1)))
-            self._tops[lane].setBrush(pg.mkBrush(color))
-            self._tops[lane].setSize(self._px(8))
-            sample = self._samples[lane]
-            sample.setSymbolSize(self._px(10))
-            sample.setSymbolBrush(color)
-            sample.setSymbolPen(pg.mkPen(t.foreground, width=self._px(1)))
+            self._style_marker(self._floor_marks[lane], color, 9, edge=color, edge_width=2)
+            self._style_marker(self._tops[lane], color, 8)
+            self._style_marker(self._samples[lane], color, 10)
         if self._color_bar is not None:
             axis = self._color_bar.axis
             lo, hi = self._levels

@@ -432,20 +432,14 @@ class RacePanel(Panel):
             color = lane_color(lane, t)
             curve.setPen(self._lane_pen(lane))
             curve.setProperty("gradvizDense", None)
-            self._samples[lane].setSymbolSize(self._px(8))
-            self._samples[lane].setSymbolBrush(color)
-            self._samples[lane].setSymbolPen(pg.mkPen(t.background, width=self._px(1)))
-            self._style_marks(self._marks[lane], color)
+            for marks in (self._samples[lane], self._marks[lane]):
+                self._style_marker(marks, color, 8, edge=t.background)
             self._samples[lane].setPen(self._lane_pen(lane))
-            self._edit_marks[lane].setSymbolSize(self._px(12))
-            self._edit_marks[lane].setSymbolBrush(color)
-            self._edit_marks[lane].setSymbolPen(pg.mkPen(t.foreground, width=self._px(1)))
-            self._diverge_marks[lane].setSymbolSize(self._px(16))
-            self._diverge_marks[lane].setSymbolBrush(color)
-            self._diverge_marks[lane].setSymbolPen(pg.mkPen(color, width=self._px(2)))
+            self._style_marker(self._edit_marks[lane], color, 12)
+            self._style_marker(self._diverge_marks[lane], color, 16, edge=color, edge_width=2)
         for lane, item in enumerate(self._fits):
             item.setPen(self._lane_pen(lane, width=2.5))
-            self._style_marks(self._fit_marks[lane], lane_color(lane, t))
+            self._style_marker(self._fit_marks[lane], lane_color(lane, t), 8, edge=t.background)
         if self._data_points is not None:
             self._data_points.setBrush(pg.mkBrush(QColor(t.muted)))
             self._data_points.setSize(self._px(5))
@@ -491,11 +485,6 @@ class RacePanel(Panel):
         if h.first_epoch == 0:
             y[:, 0] = finite(h.full_loss[:, 0])
         return x, y
-
-    def _style_marks(self, marks: pg.ScatterPlotItem, color: QColor) -> None:
-        marks.setSize(self._px(8))
-        marks.setBrush(pg.mkBrush(color))
-        marks.setPen(pg.mkPen(self._theme.background, width=self._px(1)))
 
     def _on_manual_range(self, axes: object) -> None:
         # pyqtgraph says which axes the learner panned or zoomed: leave their
