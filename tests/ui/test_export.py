@@ -235,6 +235,27 @@ def test_window_exports_the_shown_panel_and_every_file_and_records_a_gif(
     assert files_under(tmp_path) == before
 
 
+@pytest.mark.usefixtures("tensorflow")
+def test_closing_the_window_mid_run_finishes_the_recording(qtbot, window, tiny_spec, tmp_path) -> None:
+    win = window(tiny_spec(epochs=100_000), True)
+    controller = win.controller
+    assert win.export_actions.start_recording(tmp_path / "class.gif") is not None
+    controller.play()
+    qtbot.waitUntil(lambda: controller.history.last_epoch >= 5, timeout=RUN_TIMEOUT_MS)
+    qtbot.wait(800)  # a few frames' worth
+    assert controller.state is RunState.RUNNING
+
+    win.close()  # mid-run, mid-recording
+
+    assert win.export_actions.recorder is None and not controller.is_busy()
+    assert files_under(tmp_path) == {"class.gif"}  # complete, with no temporary file left beside it
+    with Image.open(tmp_path / "class.gif") as gif:
+        assert gif.n_frames > 1
+        gif.seek(gif.n_frames - 1)
+        last = np.asarray(gif.convert("RGB"))
+    assert len(np.unique(last.reshape(-1, 3), axis=0)) > 20
+
+
 def test_a_frame_left_on_screen_for_an_hour_still_makes_a_gif(tmp_path) -> None:
     from PIL import Image
 
