@@ -195,6 +195,15 @@ def read_csv_dataset(
     if not rows:
         raise SpecError("dataset.path", f"{str(path)!r} is empty")
     header = [h.strip() for h in rows[0]]
+    if len(header) == 1:
+        # Spreadsheets in many locales export "CSV" with semicolons (and decimal commas).
+        for sep, name in ((";", "semicolons"), ("\t", "tabs")):
+            if sep in header[0]:
+                raise SpecError(
+                    "dataset.path",
+                    f"{str(path)!r} separates its columns with {name}; save it with commas between columns "
+                    "and points for decimals",
+                )
     if len(header) < 2:
         raise SpecError(
             "dataset.path", f"{str(path)!r} needs a header row with at least two columns (inputs, then the target)"
