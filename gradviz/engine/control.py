@@ -12,12 +12,47 @@ import threading
 import time
 from dataclasses import dataclass
 
-__all__ = ["MAX_DISPLAY_HOLD_S", "PendingEdit", "RunControl"]
+__all__ = ["MAX_DISPLAY_HOLD_S", "PREPARATION_STAGES", "PendingEdit", "Preparation", "RunControl"]
 
 _run_ids = itertools.count(1)
 
 # The longest a run waits for a display that asked it to hold (see RunControl.hold).
 MAX_DISPLAY_HOLD_S = 0.25
+
+
+# What a run does before its first report, in order: build each lane's model,
+# trace the compiled epoch (the training step, then the probes, lane by lane)
+# and let TensorFlow compile what was traced (no finer progress is known there).
+PREPARATION_STAGES = ("building", "tracing", "compiling")
+
+
+@dataclass(frozen=True, slots=True)
+class Preparation:
+    """How far a run has got in preparing its first epoch.
+
+    Attributes
+    ----------
+    stage
+        One of :data:`PREPARATION_STAGES`.
+    done, total
+        Lanes built (``building``), or lane traces done out of two per lane
+        (``tracing``: the training step, then the probes); ``compiling`` has
+        ``done == total``.
+    lanes
+        The run's lane count.
+    """
+
+    stage: str
+    done: int
+    total: int
+    lanes: int
+
+    @property
+    def fraction(self) -> float:
+        """Of the whole preparation, 0–1: building is about 10 %, tracing 70 %, compiling the rest."""
+        part = self.done / self.total if self.total > 0 else 1.0
+        start, width = {"building": (0.0, 0.1), "tracing": (0.1, 0.7)}.get(self.stage, (0.8, 0.0))
+        return min(1.0, start + width * part)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +88,7 @@ class RunControl:
         self._wake = threading.Event()
         self._display_free = threading.Event()  # clear = a display is drawing: wait
         self._display_free.set()
+        self._preparation: Preparation | None = None
 
     # called from any thread ------------------------------------------------
 
@@ -128,6 +164,15 @@ class RunControl:
         with self._lock:
             edits, self._edits = self._edits, []
         return edits
+
+    def report_preparation(self, stage: str, done: int, total: int, lanes: int) -> None:
+        """The engine's progress before the first report (see :class:`Preparation`)."""
+        self._preparation = Preparation(stage, done, total, lanes)  # one reference swap: no lock needed
+
+    @property
+    def preparation(self) -> Preparation | None:
+        """The latest :meth:`report_preparation`, or ``None`` before any."""
+        return self._preparation
 
     def wait_turn(self, last_epoch_started: float) -> bool:
         """Block until the next epoch may start; False if the run was stopped.

@@ -70,6 +70,9 @@ _CHUNK_WORK = 65_536
 # epoch) but compiling takes seconds; it pays off only on long runs.
 _JIT_MIN_LANE_EPOCHS = 2_000
 
+# progress(stage, done, total, lanes): see RunControl.report_preparation.
+Progress = Callable[[str, int, int, int], None]
+
 _BOUNDED_RANGES = {
     "sigmoid": (0.0, 1.0),
     "hard_sigmoid": (0.0, 1.0),
@@ -230,12 +233,23 @@ def collect_edits(
     return tuple(edits), tuple(messages)
 
 
+def _no_progress(stage: str, done: int, total: int, lanes: int) -> None:
+    pass
+
+
 class _Lockstep:
-    """The Keras objects of one run and its compiled functions."""
+    """The Keras objects of one run and its compiled functions.
+
+    ``progress(stage, done, total, lanes)`` hears how building and tracing go
+    (see :class:`~gradviz.engine.control.Preparation`); it is called from the
+    Python code that builds the graphs, so only while they are traced.
+    """
 
     def __init__(
-        self, spec: RunSpec, data: Dataset, initial_weights: list[list[np.ndarray]] | None, jit: bool | None = None
+        self, spec: RunSpec, data: Dataset, initial_weights: list[list[np.ndarray]] | None, jit: bool | None = None,
+        progress: Progress = _no_progress,
     ) -> None:
+        self.progress = progress
         tf = import_tensorflow()
         if jit is None:
             setting = os.environ.get("GRADVIZ_JIT", "auto")
@@ -253,7 +267,10 @@ class _Lockstep:
         self.max_layers = max(self.depths)
         self.activations = [[layer.activation for layer in lane.model.layers] for lane in spec.lanes]
 
-        self.models = [build_model(lane.model, spec.seed, f"lanes[{i}].model") for i, lane in enumerate(spec.lanes)]
+        self.models = []
+        for i, lane in enumerate(spec.lanes):
+            self.models.append(build_model(lane.model, spec.seed, f"lanes[{i}].model"))
+            progress("building", i + 1, self.n_lanes, self.n_lanes)
         if initial_weights is not None:
             for model, weights in zip(self.models, initial_weights):
                 model.set_weights(weights)
@@ -356,7 +373,9 @@ class _Lockstep:
 
     def _epoch(self, perm: Any, first: Any, stop: Any) -> Any:
         self._train_chunk(perm, first, stop)
-        return self._probe()
+        probes = self._probe()
+        self.progress("compiling", 2 * self.n_lanes, 2 * self.n_lanes, self.n_lanes)  # traced: TF compiles next
+        return probes
 
     def _train_chunk(self, perm: Any, first: Any, stop: Any) -> None:
         tf = self.tf
@@ -384,6 +403,7 @@ class _Lockstep:
                 tf.cond(ok, step, lambda: tf.constant(False))
                 self.alive[i].assign(ok)
                 self.loss_sum[i].assign_add(loss * count)
+                self.progress("tracing", i + 1, 2 * self.n_lanes, self.n_lanes)
             return (b + 1,)
 
         tf.while_loop(lambda b: b < stop, batch, (first,))
@@ -404,7 +424,11 @@ class _Lockstep:
         # and their kernels flattened end to end, with segment reductions by
         # layer: a few dozen ops per lane instead of dozens per layer, which
         # is what tracing a 36-lane lab and each epoch's dispatch cost.
-        return self.tf.concat([self._probe_lane(i) for i in range(self.n_lanes)], 0)
+        blocks = []
+        for i in range(self.n_lanes):
+            blocks.append(self._probe_lane(i))
+            self.progress("tracing", self.n_lanes + i + 1, 2 * self.n_lanes, self.n_lanes)
+        return self.tf.concat(blocks, 0)
 
     def _probe_lane(self, i: int) -> Any:
         tf = self.tf
@@ -657,7 +681,7 @@ def iter_run(
         check_resume(spec, resume)
         initial_weights = [list(lane) for lane in resume.weights]
         start = resume.epoch
-    run = _acquire(spec, data, initial_weights, jit)
+    run = _acquire(spec, data, initial_weights, jit, control.report_preparation)
     folders = lane_folder_names(spec.lane_names)
     finished = False
     try:
@@ -722,7 +746,8 @@ _cached: _Lockstep | None = None
 
 
 def _acquire(
-    spec: RunSpec, data: Dataset, initial_weights: list[list[np.ndarray]] | None, jit: bool | None
+    spec: RunSpec, data: Dataset, initial_weights: list[list[np.ndarray]] | None, jit: bool | None,
+    progress: Progress,
 ) -> _Lockstep:
     global _cached
     with _cache_lock:
@@ -730,13 +755,15 @@ def _acquire(
     if run is not None:
         if run.can_rerun(spec, data, jit):
             run.restart(spec, data, initial_weights)
+            run.progress = progress  # heard again if an edit makes it trace anew
             return run
         run.close()
-    return _Lockstep(spec, data, initial_weights, jit)
+    return _Lockstep(spec, data, initial_weights, jit, progress)
 
 
 def _release(run: _Lockstep, keep: bool) -> None:
     global _cached
+    run.progress = _no_progress  # not the finished run's control
     if not keep:
         run.close()
         return

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from engine_kit import lane, layer, load_lane_weights, make_spec, run_all, stacked
 
-from gradviz.engine.control import RunControl
+from gradviz.engine.control import PREPARATION_STAGES, Preparation, RunControl
 from gradviz.engine.report import EpochReport
 from gradviz.engine.spec import RunSpec
 from gradviz.engine.trainer import iter_run, lane_folder_names
@@ -382,3 +382,44 @@ def test_turning_momentum_on_for_a_plain_sgd_lane_applies_or_is_refused() -> Non
     plain = run_all(spec)
     assert not np.array_equal(reports[3].weight_norm, plain[3].weight_norm)
     np.testing.assert_array_equal(reports[1].weight_norm, plain[1].weight_norm)
+
+
+class _PreparationLog(RunControl):
+    """A RunControl that keeps every preparation step the engine reports."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps: list[tuple[str, int, int, int]] = []
+        self.fractions: list[float] = []
+
+    def report_preparation(self, stage: str, done: int, total: int, lanes: int) -> None:
+        super().report_preparation(stage, done, total, lanes)
+        self.steps.append((stage, done, total, lanes))
+        assert self.preparation is not None
+        self.fractions.append(self.preparation.fraction)
+
+
+def test_a_run_reports_building_and_tracing_lane_by_lane_before_its_first_epoch_only() -> None:
+    lanes = [lane(f"l{i}", [layer(4, "tanh"), layer(1)], {"name": name, "learning_rate": 0.01})
+             for i, name in enumerate(("sgd", "adam", "rmsprop"))]
+    spec = make_spec(lanes, epochs=4, seed=31)
+    control = _PreparationLog()
+    seen_at_first_report = None
+    for report in iter_run(spec, control):
+        if report.epoch == 0:
+            seen_at_first_report = len(control.steps)
+
+    n = 3
+    expected = ([("building", i, n, n) for i in range(1, n + 1)]
+                + [("tracing", i, 2 * n, n) for i in range(1, 2 * n + 1)]
+                + [("compiling", 2 * n, 2 * n, n)])
+    assert control.steps == expected
+    assert tuple(dict.fromkeys(stage for stage, *_ in control.steps)) == PREPARATION_STAGES
+    assert seen_at_first_report == len(expected)  # nothing more once epochs run: it is trace-time only
+    assert control.fractions == sorted(control.fractions) and 0 < control.fractions[0] < control.fractions[-1] <= 1
+    assert control.preparation == Preparation("compiling", 2 * n, 2 * n, n)
+
+    # Reset and New seed reuse the traced run: nothing to prepare, nothing reported.
+    again = _PreparationLog()
+    assert len(run_all(spec.replace(seed=32), again)) == 5
+    assert again.steps == [] and again.preparation is None
