@@ -25,7 +25,7 @@ from typing import Protocol
 import shiboken6
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from gradviz.engine.control import RunControl
+from gradviz.engine.control import Preparation, RunControl
 from gradviz.engine.history import RunHistory
 from gradviz.engine.report import EpochReport
 from gradviz.engine.resume import spec_with_edits
@@ -47,6 +47,11 @@ MAX_FRAME_INTERVAL_MS = 250
 HOLD_LEAD_MS = 2
 # How long stopping a run waits for its thread to end (see RunController.stop).
 SWITCH_WAIT_S = 0.3
+# Before its first epoch a run builds and traces its models (the lab: about
+# 20 s); how far it has got is looked at this often, and shown once it has
+# taken this long (quicker runs would only flash it).
+PREPARATION_POLL_MS = 200
+PREPARATION_SHOWN_AFTER_S = 0.75
 
 
 class RunState(enum.Enum):
@@ -197,6 +202,10 @@ class RunController(QObject):
         The visible panels were drawn at this epoch (at most ~30 times a second).
     failed(str)
         The current run failed; the message is for the learner.
+    preparing(Preparation | None)
+        How far the current run has got in building and tracing its models,
+        while that takes longer than ``preparation_shown_after_s``; ``None``
+        once its first epoch arrived (or it ended).
     message(str)
         Something the learner should read that does not stop the run
         (an edit the engine refused).
@@ -207,6 +216,7 @@ class RunController(QObject):
     epoch_recorded = Signal(int)
     frame_rendered = Signal(int)
     failed = Signal(str)
+    preparing = Signal(object)
     message = Signal(str)
 
     def __init__(
@@ -216,6 +226,7 @@ class RunController(QObject):
         pace: float | None = 20.0,
         frame_interval_ms: int = FRAME_INTERVAL_MS,
         weights_dir: Path | None = None,
+        preparation_shown_after_s: float = PREPARATION_SHOWN_AFTER_S,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -256,6 +267,12 @@ class RunController(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(frame_interval_ms)
         self._timer.timeout.connect(self._on_frame_tick)
+        self._preparation: Preparation | None = None
+        self._preparation_after_s = preparation_shown_after_s
+        self._preparation_since = 0.0
+        self._preparation_timer = QTimer(self)
+        self._preparation_timer.setInterval(PREPARATION_POLL_MS)
+        self._preparation_timer.timeout.connect(self._on_preparation_tick)
 
     # what the view reads ----------------------------------------------------
 
@@ -285,6 +302,11 @@ class RunController(QObject):
     def control(self) -> RunControl | None:
         """The live run's control flags (e.g. for live hyperparameter edits)."""
         return self._run.control if self._run is not None else None
+
+    @property
+    def preparation(self) -> Preparation | None:
+        """The current run's progress towards its first epoch, while it is shown (see ``preparing``)."""
+        return self._preparation
 
     @property
     def last_error(self) -> str | None:
@@ -349,6 +371,7 @@ class RunController(QObject):
         run = _Run(self, self._spec, control, self._weights_dir)
         self._run = run
         self._threads.append(run)
+        self._watch_preparation()
         self._set_state(RunState.PAUSED if paused else RunState.RUNNING)
 
     def play(self) -> None:
@@ -413,6 +436,7 @@ class RunController(QObject):
         if run is None:
             return True
         self._run = None
+        self._end_preparation()
         run.control.stop()
         joined = run.wait(timeout_s)
         if self._state.live:
@@ -470,6 +494,7 @@ class RunController(QObject):
         run = _Run(self, spec, control, self._weights_dir, continues=history)
         self._run = run
         self._threads.append(run)
+        self._watch_preparation()
         self._set_state(RunState.RUNNING)
 
     def reset(self) -> None:
@@ -660,6 +685,7 @@ class RunController(QObject):
         self._fail(message)
 
     def _fail(self, message: str) -> None:
+        self._end_preparation()
         self._last_error = message
         self._set_state(RunState.FAILED)
         self.failed.emit(message)
@@ -668,6 +694,7 @@ class RunController(QObject):
         if run is not self._run:
             return
         self._run = None
+        self._end_preparation()
         if self._state is not RunState.FAILED:
             self._set_state(RunState.STOPPED if run.control.stopped else RunState.FINISHED)
         self.request_render()
@@ -677,6 +704,32 @@ class RunController(QObject):
             self._threads.remove(run)
         run.setParent(None)
         run.deleteLater()
+
+    # before the first epoch -----------------------------------------------------
+
+    def _watch_preparation(self) -> None:
+        self._end_preparation()
+        self._preparation_since = time.monotonic()
+        self._preparation_timer.start()
+
+    @Slot()
+    def _on_preparation_tick(self) -> None:
+        run = self._run
+        if run is None:
+            self._end_preparation()
+            return
+        if time.monotonic() - self._preparation_since < self._preparation_after_s:
+            return
+        preparation = run.control.preparation
+        if preparation is not None and preparation != self._preparation:
+            self._preparation = preparation
+            self.preparing.emit(preparation)
+
+    def _end_preparation(self) -> None:
+        self._preparation_timer.stop()
+        if self._preparation is not None:
+            self._preparation = None
+            self.preparing.emit(None)
 
     # drawing ------------------------------------------------------------------
 
@@ -724,6 +777,7 @@ class RunController(QObject):
             self._set_state(state)
 
     def _start_history(self, history: RunHistory) -> None:
+        self._end_preparation()
         # Building a panel's plot items costs tens of milliseconds per
         # plot: bind the panels on screen now, the others when first shown.
         self._bound.clear()

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gradviz.engine.control import Preparation
 from gradviz.engine.diagnostics import Finding, diagnose
 from gradviz.engine.errors import SpecError
 from gradviz.engine.history import RunHistory
@@ -43,6 +44,7 @@ from gradviz.ui.controller import RunController, RunState
 from gradviz.ui.export import install_export_actions
 from gradviz.ui.lanes import LaneList, LaneVisibility
 from gradviz.ui.panels import EXTRA_PANELS, PANELS, LabPanel, Panel, SurfacePanel
+from gradviz.ui.preparation import preparation_message
 from gradviz.ui.presentation import PresentationMode
 from gradviz.ui.race_editor import RaceEditor
 from gradviz.ui.sessions import SessionActions
@@ -212,6 +214,7 @@ class MainWindow(QMainWindow):
         )
         self.callout.hide()
         self._findings_epoch = -1
+        self._preparation_banner = False  # the info banner shows a run's preparation
         self._findings: list[Finding] = []
         self._findings_at = 0.0
         self._drawn_epoch = -1
@@ -346,6 +349,7 @@ class MainWindow(QMainWindow):
         c.history_started.connect(self._on_history_change)
         c.frame_rendered.connect(self._on_frame_change)
         c.failed.connect(self._on_run_failed)
+        c.preparing.connect(self._on_preparing)
         c.message.connect(self._on_engine_message)
         self.lanes.lane_visibility_changed.connect(self._on_lane_visibility_change)
         self.edit_lanes_button.clicked.connect(self.open_race_editor)
@@ -705,6 +709,8 @@ class MainWindow(QMainWindow):
                 f"{verb.get(state, 'Showing')} the saved run: nothing is trained. Continue training (C) goes on "
                 "from its last epoch; New seed trains it afresh."
             )
+        elif self.controller.preparation is not None and state.live:
+            self.statusBar().showMessage(preparation_message(self.controller.preparation))
         elif state is RunState.RUNNING:
             if self._error_is_run_error():
                 self.banner.clear()
@@ -715,6 +721,26 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Finished after {epoch} epochs. Drag the timeline to look back.")
         elif state is RunState.STOPPED:
             self.statusBar().showMessage(f"Stopped at epoch {max(epoch, 0)}.")
+
+    @Slot(object)
+    def _on_preparing(self, preparation: Preparation | None) -> None:
+        if preparation is not None:
+            text = preparation_message(preparation)
+            self.statusBar().showMessage(text)
+            if self.banner.kind in ("", "info"):  # an error stays until read
+                self.banner.show_message("info", text, dismissable=False)
+                self._preparation_banner = True
+            self.transport.set_preparing(preparation.fraction)
+            return
+        if self._preparation_banner and self.banner.kind == "info":
+            self.banner.clear()
+        self._preparation_banner = False
+        history, spec = self.controller.history, self.controller.spec
+        if history is not None:
+            self.transport.set_progress(self.controller.shown_epoch, history.last_epoch, history.layout.epochs)
+        elif spec is not None:
+            self.transport.set_progress(-1, -1, spec.epochs)
+        self._on_run_state_change(self.controller.state)  # the state's own status line again
 
     @Slot(object)
     def _on_history_change(self, history: RunHistory) -> None:

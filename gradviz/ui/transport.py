@@ -298,6 +298,13 @@ class TransportBar(QWidget):
             self.progress.setUpdatesEnabled(True)
         self._set_timeline(newest, newest if self._follow else min(shown, newest))
 
+    def set_preparing(self, fraction: float) -> None:
+        """Show how far the run is in preparing its first epoch (0–1) in the counter and progress bar."""
+        self.epoch_text.setText(f"preparing… {round(100 * fraction)} %")
+        self.epoch_text.setToolTip("TensorFlow is building this run's training step; epoch 0 comes next")
+        self.progress.setRange(0, 100)
+        self.progress.setValue(round(100 * fraction))
+
     @property
     def following(self) -> bool:
         """The timeline follows the newest epoch."""

@@ -9,7 +9,9 @@ and offer Stop.  It only reads the controller; it never touches the worker.
 The first epochs of a run include building the models and tracing the
 compiled functions (seconds, more for the lab's many lanes), so until a few
 epochs have been timed the bound is generous; after that it is
-``max(min_s, factor × median epoch time)``.
+``max(min_s, factor × median epoch time)``.  While the run reports progress
+in building and tracing (a slow machine preparing the lab), the clock starts
+again at each step.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
+from gradviz.engine.control import Preparation
 from gradviz.ui.controller import RunController, RunState
 
 __all__ = ["EpochWatchdog", "SlowEpoch", "SlowEpochBanner"]
@@ -121,6 +124,7 @@ class EpochWatchdog(QObject):
         self._since = time.monotonic()
         self._timing = False  # the previous arrival may start an epoch time
         self._current: SlowEpoch | None = None
+        self._preparation: Preparation | None = None  # the run's progress at the last check
         self._timer = QTimer(self)
         self._timer.setInterval(check_ms)
         self._timer.timeout.connect(self._on_check_tick)
@@ -190,6 +194,12 @@ class EpochWatchdog(QObject):
         if epoch is None:
             self._clear()
             return
+        control = self._controller.control
+        preparation = control.preparation if control is not None else None
+        if preparation != self._preparation:
+            # A run still building or tracing its models, lane after lane, is not stuck.
+            self._preparation = preparation
+            self._since = time.monotonic()
         waited = time.monotonic() - self._since
         if waited < self.bound_s():
             return

@@ -1,0 +1,27 @@
+"""What the window says while a run prepares its first epoch (the lab: about 20 s)."""
+
+from __future__ import annotations
+
+from gradviz.engine.control import Preparation
+
+__all__ = ["preparation_message"]
+
+
+def preparation_message(preparation: Preparation) -> str:
+    """One line for the banner and the status bar, in the learner's words.
+
+    Examples
+    --------
+    >>> preparation_message(Preparation("tracing", 40, 72, 36))
+    'Preparing the first epoch: TensorFlow is building the probes of lane 4 of 36… Later epochs are quick.'
+    """
+    p = preparation
+    if p.stage == "building":
+        what = f"creating the model of lane {p.done} of {p.total}"
+    elif p.stage == "tracing" and p.done <= p.lanes:
+        what = f"TensorFlow is building the training step of lane {p.done} of {p.lanes}"
+    elif p.stage == "tracing":
+        what = f"TensorFlow is building the probes of lane {p.done - p.lanes} of {p.lanes}"
+    else:
+        what = f"TensorFlow is compiling the {p.lanes} lanes' training step"
+    return f"Preparing the first epoch: {what}… Later epochs are quick."
