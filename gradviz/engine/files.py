@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from gradviz.engine.errors import SpecError
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "checked_input_file", "give_new_file_mode"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_writer", "checked_input_file", "give_new_file_mode"]
 
 # The process's umask, read once (reading it means setting it, which is not
 # thread-safe later on).
@@ -29,17 +32,19 @@ def give_new_file_mode(fd: int, path: str | Path) -> None:
     os.fchmod(fd, mode)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and ``os.replace``.
+@contextlib.contextmanager
+def atomic_writer(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary file whose contents replace ``path`` when the block ends without an exception.
 
-    The target is either the complete new file or untouched.
+    It is a temporary file beside ``path`` until then (removed on an
+    exception), so the target is either the complete new file or untouched.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         give_new_file_mode(fd, path)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -49,6 +54,12 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and ``os.replace`` (see :func:`atomic_writer`)."""
+    with atomic_writer(path) as fh:
+        fh.write(data)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

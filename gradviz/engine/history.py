@@ -102,6 +102,20 @@ class RunHistory:
         """
         return {name: a[: self._n].copy() for name, a in self._buffers().items()}
 
+    def recorded_views(self) -> dict[str, np.ndarray]:
+        """What :meth:`arrays` returns, as read-only views instead of copies.
+
+        A recorded row is written once and never changed, and a grown history
+        copies into new arrays, so the views keep showing exactly the epochs
+        recorded now while the run goes on (another thread may read them).
+        """
+        views = {}
+        for name, a in self._buffers().items():
+            view = a[: self._n]
+            view.flags.writeable = False
+            views[name] = view
+        return views
+
     @classmethod
     def from_arrays(
         cls, layout: RunLayout, arrays: dict[str, np.ndarray], first_epoch: int = 0,

@@ -31,7 +31,7 @@ import numpy as np
 
 from gradviz import __version__
 from gradviz.engine.errors import SpecError
-from gradviz.engine.files import atomic_write_bytes, checked_input_file
+from gradviz.engine.files import atomic_writer, checked_input_file
 from gradviz.engine.history import RunHistory
 from gradviz.engine.report import HyperparameterEdit, RunLayout, lane_layers, read_only
 from gradviz.engine.resume import Resume, check_resume
@@ -44,8 +44,11 @@ __all__ = [
     "SUFFIX",
     "Session",
     "SessionError",
+    "SessionSnapshot",
     "load_session",
     "save_session",
+    "snapshot_session",
+    "write_session",
 ]
 
 SCHEMA_VERSION = 1
@@ -96,20 +99,29 @@ class Session:
 # saving ----------------------------------------------------------------------
 
 
-def save_session(path: str | Path, history: RunHistory, lesson: str | None = None) -> Path:
-    """Write ``history`` (and its last weights, if recorded) to ``path`` as a session.
+@dataclass(frozen=True, slots=True)
+class SessionSnapshot:
+    """What :func:`write_session` writes, copied out of a history.
 
-    ``lesson`` names the lesson the run was made in, so opening the session
-    shows that lesson's explanation.
+    Taking it is quick (views of the recorded rows, which never change);
+    writing it (compressing tens of megabytes for a long run) is not, and can
+    happen on another thread while the run goes on.
+    """
 
-    The file is replaced atomically: it is the complete new session or untouched.
+    meta: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+    weights: dict[str, np.ndarray] | None
+    epochs: int
+
+
+def snapshot_session(history: RunHistory, lesson: str | None = None) -> SessionSnapshot:
+    """Copy what a session of ``history`` holds (see :func:`save_session`).
 
     Raises
     ------
     SessionError
-        If nothing is recorded yet or the file cannot be written.
+        If nothing is recorded yet.
     """
-    path = Path(path).expanduser()
     if not len(history):
         raise SessionError("there is nothing to save yet: the run has no recorded epoch")
     layout = history.layout
@@ -129,32 +141,64 @@ def save_session(path: str | Path, history: RunHistory, lesson: str | None = Non
             for e in history.edits
         ],
     }
-    arrays = history.arrays()
+    arrays = history.recorded_views()
     for name in _LAYOUT_ARRAYS:
         value = getattr(layout, name)
         if value is not None:
-            arrays[f"layout.{name}"] = np.asarray(value)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr("session.json", json.dumps(meta, indent=1, allow_nan=False, ensure_ascii=False))
-        archive.writestr("history.npz", _npz(arrays))
-        if history.weights is not None:
-            weights = {f"lane{i}.{j}": w for i, lane in enumerate(history.weights) for j, w in enumerate(lane)}
-            archive.writestr("weights.npz", _npz(weights))
-    if buffer.tell() > MAX_SESSION_BYTES:
-        raise SessionError(f"the session would be {buffer.tell():,} bytes, more than the {MAX_SESSION_BYTES:,} "
-                           "gradviz opens; save a shorter run")
+            arrays[f"layout.{name}"] = np.asarray(value)  # read-only, like the weights: nothing to copy
+    weights = None
+    if history.weights is not None:
+        weights = {f"lane{i}.{j}": np.asarray(w) for i, lane in enumerate(history.weights) for j, w in enumerate(lane)}
+    return SessionSnapshot(meta, arrays, weights, len(history))
+
+
+def write_session(path: str | Path, snapshot: SessionSnapshot) -> Path:
+    """Write ``snapshot`` to ``path`` as a session, atomically: the complete new file or the old one untouched.
+
+    Raises
+    ------
+    SessionError
+        If the file cannot be written or would be too large to open.
+    """
+    path = Path(path).expanduser()
     try:
-        atomic_write_bytes(path, buffer.getvalue())
+        # Straight into the file, with no whole-file copies in memory: a copy
+        # holds Python's lock, which would stall the window for its duration.
+        with atomic_writer(path) as fh:
+            with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as archive:
+                text = json.dumps(snapshot.meta, indent=1, allow_nan=False, ensure_ascii=False)
+                archive.writestr("session.json", text)
+                archive.writestr("history.npz", _npz(snapshot.arrays))
+                if snapshot.weights is not None:
+                    archive.writestr("weights.npz", _npz(snapshot.weights))
+            if fh.tell() > MAX_SESSION_BYTES:  # the old file stays
+                raise SessionError(f"the session would be {fh.tell():,} bytes, more than the "
+                                   f"{MAX_SESSION_BYTES:,} gradviz opens; save a shorter run")
     except OSError as exc:
         raise SessionError(f"cannot write session {str(path)!r}: {exc.strerror or exc}") from None
     return path
 
 
-def _npz(arrays: dict[str, np.ndarray]) -> bytes:
+def save_session(path: str | Path, history: RunHistory, lesson: str | None = None) -> Path:
+    """Write ``history`` (and its last weights, if recorded) to ``path`` as a session.
+
+    ``lesson`` names the lesson the run was made in, so opening the session
+    shows that lesson's explanation.
+
+    The file is replaced atomically: it is the complete new session or untouched.
+
+    Raises
+    ------
+    SessionError
+        If nothing is recorded yet or the file cannot be written.
+    """
+    return write_session(path, snapshot_session(history, lesson))
+
+
+def _npz(arrays: dict[str, np.ndarray]) -> memoryview:
     out = io.BytesIO()
     np.savez_compressed(out, **arrays)
-    return out.getvalue()
+    return out.getbuffer()  # not getvalue(): no copy
 
 
 def _finite(value: Any) -> Any:

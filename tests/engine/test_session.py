@@ -19,7 +19,14 @@ from hypothesis import strategies as st
 from gradviz.engine.control import RunControl
 from gradviz.engine.history import RunHistory
 from gradviz.engine.lessons import load_lesson
-from gradviz.engine.session import SCHEMA_VERSION, SessionError, load_session, save_session
+from gradviz.engine.session import (
+    SCHEMA_VERSION,
+    SessionError,
+    load_session,
+    save_session,
+    snapshot_session,
+    write_session,
+)
 
 
 def _record(spec, control=None, **kwargs) -> RunHistory:
@@ -81,6 +88,27 @@ def test_round_trip_reproduces_every_number(race: RunHistory, tmp_path: Path) ->
     with zipfile.ZipFile(path) as archive:
         meta = json.loads(archive.read("session.json"))
     assert meta["schema_version"] == SCHEMA_VERSION and meta["epochs_recorded"] == 7
+
+
+def test_a_snapshot_keeps_the_epochs_recorded_when_it_was_taken_while_the_run_goes_on(
+        tf: ModuleType, tmp_path: Path) -> None:
+    from gradviz.engine.trainer import iter_run
+
+    spec = make_spec([lane("SGD", [layer(8, "tanh"), layer(1)])], epochs=30)
+    reports = list(iter_run(spec))
+    live = RunHistory(reports[0].layout, capacity=16)  # grows (new arrays) at epoch 16, after the snapshot
+    then = RunHistory(reports[0].layout)
+    for report in reports[:11]:
+        live.append(report)
+        then.append(report)
+    snapshot = snapshot_session(live, "race")
+    for report in reports[11:]:
+        live.append(report)  # what the GUI thread does while another thread writes the snapshot
+    assert live.last_epoch == 30
+
+    written = load_session(write_session(tmp_path / "snap.gradviz", snapshot)).history
+    _assert_same(then, written)
+    assert all(not a.flags.writeable for a in snapshot.arrays.values() if a.ndim)
 
 
 def test_surface_race_round_trip(tf: ModuleType, tmp_path: Path) -> None:
@@ -245,6 +273,19 @@ def test_files_that_cannot_be_sessions(tmp_path: Path) -> None:
         fh.truncate(2 << 30)  # sparse: 2 GiB on paper, nothing on disk
     with pytest.raises(SessionError, match="at most 1,073,741,824 are read"):
         load_session(huge)
+
+
+def test_a_session_too_large_to_open_is_not_written_and_the_old_file_stays(
+        race: RunHistory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gradviz.engine.session as session_module
+
+    target = save_session(tmp_path / "s.gradviz", race)
+    before = target.read_bytes()
+    monkeypatch.setattr(session_module, "MAX_SESSION_BYTES", len(before) // 2)
+    with pytest.raises(SessionError, match=r"more than the .* gradviz opens; save a shorter run"):
+        save_session(target, race)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["s.gradviz"]  # no temporary file left
 
 
 def test_a_failed_write_leaves_the_previous_session_whole(race: RunHistory, tmp_path: Path,
