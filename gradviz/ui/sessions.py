@@ -17,8 +17,9 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from gradviz.engine.errors import SpecError
 from gradviz.engine.lessons import Lesson
-from gradviz.engine.session import SUFFIX, Session, SessionError, load_session, save_session
+from gradviz.engine.session import SUFFIX, Session, SessionError, load_session, snapshot_session, write_session
 from gradviz.engine.spec import load_spec
+from gradviz.ui.background import wait_off_thread
 
 if TYPE_CHECKING:
     from gradviz.ui.main_window import MainWindow
@@ -47,6 +48,7 @@ class SessionActions(QObject):
         self._window = window
         self.path: Path | None = None
         self.spec_folder = ""
+        self._saving: Path | None = None  # a session still being written
         self.last_error = ""
         self.open_action = self._action("Open session…", QKeySequence.StandardKey.Open, self._on_open)
         self.open_spec_action = self._action("Open spec…", "Ctrl+Shift+O", self._on_open_spec)
@@ -125,12 +127,21 @@ class SessionActions(QObject):
         path = Path(path).expanduser()
         if not path.suffix:
             path = path.with_suffix(SUFFIX)
+        if self._saving is not None:
+            self._window.statusBar().showMessage(f"Still saving to {self._saving}; save again when it is done.", 8000)
+            return None
         lesson = self._window.lesson
+        self._saving = path
         try:
-            written = save_session(path, history, lesson.name if lesson is not None else None)
+            # Copied now: the run may go on while a long one is compressed and written.
+            snapshot = snapshot_session(history, lesson.name if lesson is not None else None)
+            written = wait_off_thread(lambda: write_session(path, snapshot), status_bar=self._window.statusBar(),
+                                      busy=f"Saving {snapshot.epochs:,} epochs to {path}…")
         except SessionError as exc:
             self._fail(str(exc))
             return None
+        finally:
+            self._saving = None
         self.path = written
         lanes = history.layout.n_lanes
         self._window.statusBar().showMessage(

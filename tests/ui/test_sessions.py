@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 
 from gradviz.engine.session import load_session
 from gradviz.ui.controller import RunState
 from gradviz.ui.main_window import MainWindow
+from tests.ui.test_controller import RUN_TIMEOUT_MS
 from tests.ui.test_window import REPO, as_lesson, wait_state
 
 pytestmark = pytest.mark.usefixtures("tensorflow")
@@ -256,3 +258,39 @@ def test_a_session_opened_after_tensorflow_failed_plays_back_and_says_why_it_can
         assert window.controller.history.last_epoch == 4
     finally:
         window.close()
+
+
+def test_a_slow_save_keeps_the_run_going_and_holds_the_epochs_at_the_moment_of_saving(
+        qtbot, open_window, tiny_spec, tmp_path: Path, monkeypatch) -> None:
+    import gradviz.ui.sessions as sessions_module
+
+    write = sessions_module.write_session
+
+    def slow_write(path, snapshot):  # a long run's session takes seconds to compress
+        time.sleep(0.8)
+        return write(path, snapshot)
+
+    monkeypatch.setattr(sessions_module, "write_session", slow_write)
+    window = open_window(tiny_spec(epochs=100_000))
+    controller = window.controller
+    controller.set_pace(50.0)
+    controller.play()
+    qtbot.waitUntil(lambda: controller.history.last_epoch >= 5, timeout=RUN_TIMEOUT_MS)
+    drawn: list[int] = []
+    controller.frame_rendered.connect(drawn.append)
+
+    again: list[object] = []  # Save pressed again while the first save is written (a shortcut, a timer)
+    QTimer.singleShot(300, lambda: again.append(window.sessions.save(tmp_path / "again.gradviz")))
+    at_save = controller.history.last_epoch
+    saved = window.sessions.save(tmp_path / "live.gradviz")
+    after_save = controller.history.last_epoch
+    assert again == [None] and not (tmp_path / "again.gradviz").exists()
+
+    assert saved == tmp_path / "live.gradviz"
+    assert after_save >= at_save + 10  # about 40 epochs at 50 a second: training went on
+    assert len(set(drawn)) >= 5  # and the panels kept drawing them
+    assert controller.state is RunState.RUNNING
+    recorded = load_session(saved).history
+    assert recorded.last_epoch == at_save  # what was on screen when Save was pressed
+    np.testing.assert_array_equal(recorded.loss, controller.history.loss[:, : at_save + 1])
+    assert "Saved epochs 0–" in window.statusBar().currentMessage()
