@@ -50,7 +50,9 @@ def wait_off_thread(work: Callable[[], T], *, busy: str = "", status_bar: QStatu
         poll.start()
         try:
             while thread.is_alive():
-                loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+                if loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents) != 0:
+                    # The application is quitting: Qt runs no event loop any more.
+                    thread.join()
         finally:
             poll.stop()
             QApplication.restoreOverrideCursor()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import shiboken6
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog
@@ -143,10 +144,12 @@ class SessionActions(QObject):
         finally:
             self._saving = None
         self.path = written
-        lanes = history.layout.n_lanes
-        self._window.statusBar().showMessage(
-            f"Saved epochs {history.first_epoch}–{history.last_epoch} of {lanes} lanes to {written}", 10000
-        )
+        if shiboken6.isValid(self._window):  # the app may have quit while the file was written
+            first = snapshot.meta["first_epoch"]
+            self._window.statusBar().showMessage(
+                f"Saved epochs {first}–{first + snapshot.epochs - 1} of {history.layout.n_lanes} lanes to {written}",
+                10000,
+            )
         return written
 
     def continue_training(self, epochs: int) -> bool:

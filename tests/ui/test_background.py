@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -11,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QStatusBar
 
 from gradviz.engine.session import SessionError
 from gradviz.ui.background import wait_off_thread
+from tests.ui.test_window import REPO
 
 
 def test_quick_work_returns_its_value_without_a_busy_cursor(qapp) -> None:
@@ -55,3 +59,29 @@ def test_the_work_s_exception_is_raised_on_the_calling_thread(qapp) -> None:
     with pytest.raises(SessionError, match="Permission denied"):
         wait_off_thread(fail)
     assert QApplication.overrideCursor() is None
+
+
+_QUIT_DURING_WORK = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from gradviz.ui.background import wait_off_thread
+app = QApplication([])
+def go():
+    app.exit(0)  # the app quits (--quit-when-done, a log-out) while a session is being written
+    cpu = time.process_time()
+    assert wait_off_thread(lambda: time.sleep(1.0) or "written") == "written"
+    print(round(time.process_time() - cpu, 3))
+QTimer.singleShot(0, go)
+app.exec()
+"""
+
+
+def test_work_under_way_when_the_app_quits_is_waited_for_without_spinning() -> None:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, "-c", _QUIT_DURING_WORK, str(REPO)], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    cpu_s = float(done.stdout.split()[-1])
+    assert cpu_s < 0.3  # a second of waiting, not a second of a busy loop (Qt runs no event loop after exit)

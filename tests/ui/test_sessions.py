@@ -293,4 +293,4 @@ def test_a_slow_save_keeps_the_run_going_and_holds_the_epochs_at_the_moment_of_s
     recorded = load_session(saved).history
     assert recorded.last_epoch == at_save  # what was on screen when Save was pressed
     np.testing.assert_array_equal(recorded.loss, controller.history.loss[:, : at_save + 1])
-    assert "Saved epochs 0–" in window.statusBar().currentMessage()
+    assert f"Saved epochs 0–{at_save} of 2 lanes" in window.statusBar().currentMessage()  # not the newer ones
