@@ -35,9 +35,9 @@ class Preparation:
     stage
         One of :data:`PREPARATION_STAGES`.
     done, total
-        Lanes built (``building``), or lane traces done out of two per lane
-        (``tracing``: the training step, then the probes); ``compiling`` has
-        ``done == total``.
+        The lane being built (``building``, from 1), or the lane trace under
+        way out of two per lane (``tracing``: the training step, then the
+        probes); ``compiling`` has ``done == total``.
     lanes
         The run's lane count.
     """

@@ -269,8 +269,8 @@ class _Lockstep:
 
         self.models = []
         for i, lane in enumerate(spec.lanes):
+            progress("building", i + 1, self.n_lanes, self.n_lanes)  # before: it names the lane being built
             self.models.append(build_model(lane.model, spec.seed, f"lanes[{i}].model"))
-            progress("building", i + 1, self.n_lanes, self.n_lanes)
         if initial_weights is not None:
             for model, weights in zip(self.models, initial_weights):
                 model.set_weights(weights)
@@ -389,6 +389,7 @@ class _Lockstep:
             yb = tf.gather(self.y, idx)
             count = tf.cast(hi - lo, tf.float32)
             for i in range(self.n_lanes):
+                self.progress("tracing", i + 1, 2 * self.n_lanes, self.n_lanes)
                 variables = self.variables[i]
                 with tf.GradientTape() as tape:
                     pred = self._forward(i, xb)[-1]
@@ -403,7 +404,6 @@ class _Lockstep:
                 tf.cond(ok, step, lambda: tf.constant(False))
                 self.alive[i].assign(ok)
                 self.loss_sum[i].assign_add(loss * count)
-                self.progress("tracing", i + 1, 2 * self.n_lanes, self.n_lanes)
             return (b + 1,)
 
         tf.while_loop(lambda b: b < stop, batch, (first,))
@@ -426,8 +426,8 @@ class _Lockstep:
         # is what tracing a 36-lane lab and each epoch's dispatch cost.
         blocks = []
         for i in range(self.n_lanes):
-            blocks.append(self._probe_lane(i))
             self.progress("tracing", self.n_lanes + i + 1, 2 * self.n_lanes, self.n_lanes)
+            blocks.append(self._probe_lane(i))
         return self.tf.concat(blocks, 0)
 
     def _probe_lane(self, i: int) -> Any:

@@ -436,11 +436,11 @@ class RunController(QObject):
         if run is None:
             return True
         self._run = None
-        self._end_preparation()
         run.control.stop()
         joined = run.wait(timeout_s)
         if self._state.live:
             self._set_state(RunState.STOPPED)
+        self._end_preparation()  # after the state: the window's status line is the stopped run's
         return joined
 
     def show_history(self, history: RunHistory) -> None:
@@ -685,18 +685,18 @@ class RunController(QObject):
         self._fail(message)
 
     def _fail(self, message: str) -> None:
-        self._end_preparation()
         self._last_error = message
         self._set_state(RunState.FAILED)
+        self._end_preparation()
         self.failed.emit(message)
 
     def _on_run_finished(self, run: _Run) -> None:
         if run is not self._run:
             return
         self._run = None
-        self._end_preparation()
         if self._state is not RunState.FAILED:
             self._set_state(RunState.STOPPED if run.control.stopped else RunState.FINISHED)
+        self._end_preparation()
         self.request_render()
 
     def _on_thread_finished(self, run: _Run) -> None:

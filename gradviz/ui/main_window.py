@@ -727,7 +727,7 @@ class MainWindow(QMainWindow):
         if preparation is not None:
             text = preparation_message(preparation)
             self.statusBar().showMessage(text)
-            if self.banner.kind in ("", "info"):  # an error stays until read
+            if self.banner.kind in ("", "info") or not self.banner.isVisibleTo(self):  # an error stays until read
                 self.banner.show_message("info", text, dismissable=False)
                 self._preparation_banner = True
             self.transport.set_preparing(preparation.fraction)
@@ -756,8 +756,9 @@ class MainWindow(QMainWindow):
         history = self.controller.history
         if history is None:
             return
-        self.transport.set_progress(epoch, history.last_epoch, history.layout.epochs,
-                                    follow=self.controller.following)
+        if self.controller.preparation is None:  # else the counter shows the next run's preparation
+            self.transport.set_progress(epoch, history.last_epoch, history.layout.epochs,
+                                        follow=self.controller.following)
         for lane, at in enumerate(history.diverged_epoch()):
             self.lanes.set_note(lane, f"diverged at epoch {at}" if at >= 0 and at <= epoch else "")
         self._drawn_epoch = epoch

@@ -271,6 +271,7 @@ class TransportBar(QWidget):
             self._follow = follow
         if newest < 0:
             self.epoch_text.setText(f"epoch – / {total}")
+            self.epoch_text.setToolTip("")
             self.progress.setRange(0, max(1, total))
             self.progress.setValue(0)
             self._set_timeline(0, 0)

@@ -200,6 +200,7 @@ class EpochWatchdog(QObject):
             # A run still building or tracing its models, lane after lane, is not stuck.
             self._preparation = preparation
             self._since = time.monotonic()
+            self._clear()
         waited = time.monotonic() - self._since
         if waited < self.bound_s():
             return

@@ -108,3 +108,42 @@ def test_a_run_preparing_lane_by_lane_is_not_overdue(qtbot) -> None:
     finally:
         watchdog.stop()
         assert controller.shutdown(10.0)
+
+
+@pytest.mark.usefixtures("tensorflow")
+def test_an_overdue_report_is_cleared_as_soon_as_the_preparation_moves_on(qtbot) -> None:
+    controller = RunController([FakePanel()], pace=None, preparation_shown_after_s=0.0)
+    # A bound shorter than one lane's trace: overdue between steps, cleared at the next one.
+    watchdog = EpochWatchdog(controller, min_s=0.05, factor=3.0, first_s=0.1, check_ms=20)
+    events: list[str] = []
+    watchdog.overdue.connect(lambda _slow: events.append("overdue"))
+    watchdog.cleared.connect(lambda: events.append("cleared"))
+    controller.start(deep_spec(14), paused=True)
+    qtbot.waitUntil(lambda: controller.history is not None, timeout=RUN_TIMEOUT_MS)
+    try:
+        shown = [kind for i, kind in enumerate(events) if i == 0 or kind != events[i - 1]]
+        assert shown.count("overdue") >= 2 and shown.count("cleared") >= 2  # not one banner left up throughout
+        assert watchdog.current is None
+    finally:
+        watchdog.stop()
+        assert controller.shutdown(10.0)
+
+
+@pytest.mark.usefixtures("tensorflow")
+def test_stopping_a_run_while_it_prepares_clears_what_the_window_said(qtbot) -> None:
+    win = MainWindow(as_lesson(deep_spec(16), "deep"))
+    qtbot.addWidget(win)
+    win.show()
+    win.start_tensorflow()
+    qtbot.waitUntil(lambda: win.controller.preparation is not None, timeout=RUN_TIMEOUT_MS)
+    assert win.banner.isVisibleTo(win) and win.transport.epoch_text.text().startswith("preparing…")
+
+    win.controller.stop()  # returns at once; the trace ends on its own thread
+
+    assert win.controller.preparation is None and not win.banner.isVisibleTo(win)
+    assert win.transport.epoch_text.text() == "epoch – / 3" and win.transport.epoch_text.toolTip() == ""
+    assert win.statusBar().currentMessage() == "Stopped at epoch 0."
+    qtbot.waitUntil(lambda: not win.controller.is_busy(), timeout=RUN_TIMEOUT_MS)
+    assert win.controller.history is None  # the stopped run's late epoch 0 is not shown
+    win.close()
+    assert win.loader.wait(60)
