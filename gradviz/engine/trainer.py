@@ -371,10 +371,14 @@ class _Lockstep:
         self._train_fn = self.tf.function(self._train_chunk, jit_compile=self.jit, autograph=False)
         self._range_fn = self.tf.function(self._ranges, autograph=False)
 
+    def _traced(self, step: int, stage: str = "tracing") -> None:
+        # Two trace steps per lane: its training step, then its probes.
+        self.progress(stage, step, 2 * self.n_lanes, self.n_lanes)
+
     def _epoch(self, perm: Any, first: Any, stop: Any) -> Any:
         self._train_chunk(perm, first, stop)
         probes = self._probe()
-        self.progress("compiling", 2 * self.n_lanes, 2 * self.n_lanes, self.n_lanes)  # traced: TF compiles next
+        self._traced(2 * self.n_lanes, "compiling")  # traced: TensorFlow compiles next
         return probes
 
     def _train_chunk(self, perm: Any, first: Any, stop: Any) -> None:
@@ -389,7 +393,7 @@ class _Lockstep:
             yb = tf.gather(self.y, idx)
             count = tf.cast(hi - lo, tf.float32)
             for i in range(self.n_lanes):
-                self.progress("tracing", i + 1, 2 * self.n_lanes, self.n_lanes)
+                self._traced(i + 1)
                 variables = self.variables[i]
                 with tf.GradientTape() as tape:
                     pred = self._forward(i, xb)[-1]
@@ -426,7 +430,7 @@ class _Lockstep:
         # is what tracing a 36-lane lab and each epoch's dispatch cost.
         blocks = []
         for i in range(self.n_lanes):
-            self.progress("tracing", self.n_lanes + i + 1, 2 * self.n_lanes, self.n_lanes)
+            self._traced(self.n_lanes + i + 1)
             blocks.append(self._probe_lane(i))
         return self.tf.concat(blocks, 0)
 

@@ -368,10 +368,7 @@ class RunController(QObject):
         self._last_error = None
         self._follow = True
         control = RunControl(self._pace, paused=paused)
-        run = _Run(self, self._spec, control, self._weights_dir)
-        self._run = run
-        self._threads.append(run)
-        self._watch_preparation()
+        self._begin(_Run(self, self._spec, control, self._weights_dir))
         self._set_state(RunState.PAUSED if paused else RunState.RUNNING)
 
     def play(self) -> None:
@@ -491,10 +488,7 @@ class RunController(QObject):
         control = RunControl(self._pace)
         # The lanes go on with the hyperparameters the class set live, not the ones they began with.
         spec = spec_with_edits(history.layout.spec, history.edits).replace(epochs=epochs)
-        run = _Run(self, spec, control, self._weights_dir, continues=history)
-        self._run = run
-        self._threads.append(run)
-        self._watch_preparation()
+        self._begin(_Run(self, spec, control, self._weights_dir, continues=history))
         self._set_state(RunState.RUNNING)
 
     def reset(self) -> None:
@@ -707,7 +701,10 @@ class RunController(QObject):
 
     # before the first epoch -----------------------------------------------------
 
-    def _watch_preparation(self) -> None:
+    def _begin(self, run: _Run) -> None:
+        """Make ``run`` (its thread started) the current one, and watch it prepare its first epoch."""
+        self._run = run
+        self._threads.append(run)
         self._end_preparation()
         self._preparation_since = time.monotonic()
         self._preparation_timer.start()

@@ -56,10 +56,10 @@ from gradviz.ui.watchdog import EpochWatchdog, SlowEpochBanner
 
 __all__ = ["Banner", "MainWindow"]
 
-# The panel a lesson opens on, by lesson name; others open on the first panel.
 # Shortest time between two diagnoses while a run trains (see _on_frame_change).
 FINDINGS_INTERVAL_S = 0.25
 
+# The panel a lesson opens on, by lesson name; others open on the first panel.
 _LESSON_PANEL = {
     "race": "race", "lr-too-high": "race", "vanishing": "gradients", "exploding": "gradients",
     "dead-relus": "activations", "init": "activations", "lab": "lab",

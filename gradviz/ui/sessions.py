@@ -134,7 +134,7 @@ class SessionActions(QObject):
         lesson = self._window.lesson
         self._saving = path
         try:
-            # Copied now: the run may go on while a long one is compressed and written.
+            # Taken now (the epochs on screen); the run may go on while a long one is compressed and written.
             snapshot = snapshot_session(history, lesson.name if lesson is not None else None)
             written = wait_off_thread(lambda: write_session(path, snapshot), status_bar=self._window.statusBar(),
                                       busy=f"Saving {snapshot.epochs:,} epochs to {path}…")
