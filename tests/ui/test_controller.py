@@ -57,6 +57,23 @@ def make_controller(qtbot) -> Callable[..., RunController]:
         controller.deleteLater()
 
 
+def flat_out(qtbot, controller: RunController, spec: RunSpec, epochs: int = 2) -> RunController:
+    """``controller`` training ``spec`` at max pace, once ``epochs`` epochs are recorded."""
+    controller.set_spec(spec)
+    controller.play()
+    qtbot.waitUntil(lambda: controller.history is not None and len(controller.history) >= epochs,
+                    timeout=RUN_TIMEOUT_MS)
+    return controller
+
+
+def report_times(controller: RunController) -> list[float]:
+    """When each report of the current run leaves its worker, from now on (on the worker's thread)."""
+    times: list[float] = []
+    controller._run.worker.report_ready.connect(lambda _: times.append(time.perf_counter()),
+                                                Qt.ConnectionType.DirectConnection)
+    return times
+
+
 def play_to_end(qtbot, controller: RunController) -> None:
     with qtbot.waitSignal(controller.state_changed, timeout=RUN_TIMEOUT_MS,
                           check_params_cb=lambda s: s in (RunState.FINISHED, RunState.FAILED)):
@@ -157,11 +174,7 @@ def test_new_seed_changes_the_run(qtbot, make_controller, tiny_spec) -> None:
 
 
 def test_reports_of_a_stopped_run_never_reach_the_next(qtbot, make_controller, tiny_spec) -> None:
-    controller = make_controller(FakePanel(), pace=None)
-    controller.set_spec(tiny_spec(epochs=100_000))
-    controller.play()
-    qtbot.waitUntil(lambda: controller.history is not None and len(controller.history) >= 2,
-                    timeout=RUN_TIMEOUT_MS)
+    controller = flat_out(qtbot, make_controller(FakePanel(), pace=None), tiny_spec(epochs=100_000))
     old_run = controller.history.run_id
     # Hold the GUI thread until the worker has queued more reports it cannot deliver yet.
     emitted = threading.Semaphore(0)
@@ -178,11 +191,7 @@ def test_reports_of_a_stopped_run_never_reach_the_next(qtbot, make_controller, t
 
 
 def test_stop_joins_the_thread_and_keeps_the_history(qtbot, make_controller, tiny_spec) -> None:
-    controller = make_controller(FakePanel(), pace=None)
-    controller.set_spec(tiny_spec(epochs=100_000))
-    controller.play()
-    qtbot.waitUntil(lambda: controller.history is not None and len(controller.history) >= 3,
-                    timeout=RUN_TIMEOUT_MS)
+    controller = flat_out(qtbot, make_controller(FakePanel(), pace=None), tiny_spec(epochs=100_000), epochs=3)
     assert controller.is_busy()
     assert controller.stop(timeout_s=5.0)
     assert not controller.is_busy()
@@ -290,14 +299,8 @@ def test_frames_that_cost_more_space_out_and_cheap_ones_come_back(qtbot, make_co
 
 
 def test_training_holds_while_the_window_draws(qtbot, make_controller, tiny_spec) -> None:
-    controller = make_controller(FakePanel(), pace=None)
-    controller.set_spec(tiny_spec(epochs=100_000))
-    controller.play()
-    qtbot.waitUntil(lambda: controller.history is not None and len(controller.history) >= 3,
-                    timeout=RUN_TIMEOUT_MS)
-    trained: list[float] = []  # when each report left the worker
-    controller._run.worker.report_ready.connect(lambda _: trained.append(time.perf_counter()),
-                                                Qt.ConnectionType.DirectConnection)
+    controller = flat_out(qtbot, make_controller(FakePanel(), pace=None), tiny_spec(epochs=100_000), epochs=3)
+    trained = report_times(controller)
     qtbot.waitUntil(lambda: len(trained) >= 3, timeout=RUN_TIMEOUT_MS)  # flat out before
     with controller.display_work():
         began = time.perf_counter()
@@ -335,13 +338,9 @@ def test_frames_too_costly_to_space_out_do_not_hold_training(qtbot, make_control
     # Drawing that takes longer than the longest frame interval would hold
     # training nearly all the time (one epoch per MAX_DISPLAY_HOLD_S).
     panel = SlowPanel(0.3)
-    controller = make_controller(panel, pace=None)
-    controller.set_spec(tiny_spec(epochs=100_000))
-    controller.play()
+    controller = flat_out(qtbot, make_controller(panel, pace=None), tiny_spec(epochs=100_000))
     qtbot.waitUntil(lambda: len(panel.rendered) >= 2, timeout=RUN_TIMEOUT_MS)
-    trained: list[float] = []
-    controller._run.worker.report_ready.connect(lambda _: trained.append(time.perf_counter()),
-                                                Qt.ConnectionType.DirectConnection)
+    trained = report_times(controller)
     qtbot.wait(1500)
     assert len(trained) >= 20, f"{len(trained)} epochs in 1.5 s while frames took 0.3 s each"
     controller.stop()
