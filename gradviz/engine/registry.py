@@ -12,6 +12,8 @@ import math
 from functools import cache
 from typing import Any
 
+import numpy as np
+
 from gradviz.engine.errors import SpecError
 from gradviz.engine.runtime import import_keras
 from gradviz.engine.spec import InitializerSpec, OptimizerSpec, RunSpec, Scalar
@@ -19,6 +21,7 @@ from gradviz.engine.spec import InitializerSpec, OptimizerSpec, RunSpec, Scalar
 __all__ = [
     "HYPERPARAMETER_RANGES",
     "OFFERED_OPTIMIZERS",
+    "acts_elementwise",
     "check_hyperparameter",
     "check_spec",
     "make_activation",
@@ -137,15 +140,61 @@ def _activation(name: str) -> Any:
         return None
 
 
+# Two samples of six units, to find out what an activation does to a layer's outputs.
+_UNITS_PROBE = np.linspace(-2.0, 2.0, 12, dtype=np.float32).reshape(2, 6)
+
+
+@cache
+def _activation_effect(name: str) -> tuple[tuple[int, ...] | str, bool]:
+    """The shape ``name`` turns a (2, 6) layer output into, and whether it maps each unit on its own.
+
+    The shape is Keras's message instead if the function cannot be called on
+    a layer's output alone (``threshold`` needs more arguments).
+    """
+    fn = _activation(name)
+    try:
+        whole = np.asarray(fn(_UNITS_PROBE))
+    except Exception as exc:  # whatever Keras raises, the name cannot be a layer's activation
+        return f"{type(exc).__name__}: {exc}", False
+    if whole.shape != _UNITS_PROBE.shape:
+        return whole.shape, False
+    part = np.asarray(fn(_UNITS_PROBE[:, :3]))
+    return whole.shape, bool(np.allclose(whole[:, :3], part, equal_nan=True))
+
+
 def make_activation(name: str, path: str) -> Any:
-    """The Keras activation function of that name."""
+    """The Keras activation function of that name, if it keeps a layer's width.
+
+    Raises
+    ------
+    SpecError
+        For a name Keras does not know, or an activation that changes the
+        number of units (``glu`` halves them): every probe is per unit.
+    """
     fn = _activation(name)
     if fn is None:
         raise SpecError(
             path,
             f"unknown activation {name!r} (Keras has e.g.: sigmoid, tanh, relu, leaky_relu, elu, selu, gelu, linear)",
         )
+    shape, _ = _activation_effect(name)
+    if isinstance(shape, str):
+        raise SpecError(path, f"activation {name!r} cannot be a layer's activation on its own ({shape})")
+    if shape != _UNITS_PROBE.shape:
+        raise SpecError(
+            path,
+            f"activation {name!r} changes a layer's width ({_UNITS_PROBE.shape[1]} units become {shape[-1]}); "
+            "gradviz needs one that keeps every unit",
+        )
     return fn
+
+
+def acts_elementwise(name: str) -> bool:
+    """Whether the activation maps each unit on its own (relu, tanh), not a layer's units together (softmax).
+
+    Assumes ``name`` passed :func:`make_activation`.
+    """
+    return _activation_effect(name)[1]
 
 
 def make_initializer(spec: InitializerSpec, seed: int, path: str) -> Any:

@@ -6,6 +6,8 @@ epoch's batches that steps every lane, and one compiled probe over the whole
 training set that returns every measurement as a single flat tensor, converted
 to numpy once.  Per-call overhead, not arithmetic, is what a model this small
 costs, which is why the notebook's ``model.fit`` per optimizer is ~100× slower.
+The probe measures lanes of one architecture as one stack (see
+:class:`_LaneGroup`), so the lab's 36 lanes trace three probes, not 36.
 
 Only the thread that calls ``iter_run`` touches the Keras objects it builds.
 """
@@ -30,6 +32,7 @@ from gradviz.engine.graph_memory import custom_gradient_names, forget_custom_gra
 from gradviz.engine.jacobians import JACOBIAN_PROBES, jacobian_stats, probe_input
 from gradviz.engine.models import build_model, layer_seed
 from gradviz.engine.registry import (
+    acts_elementwise,
     check_hyperparameter,
     check_spec,
     make_initializer,
@@ -148,31 +151,97 @@ def _hist_edges(spec: RunSpec, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 
 def _all_finite(tf: Any, loss: Any, grads: list[Any]) -> Any:
-    """Whether the loss and every gradient element are finite.
+    """Whether the loss and every element of the gradients are finite.
 
-    One sum instead of a check per tensor: a NaN or infinity anywhere makes
-    the sum non-finite.  (So would finite gradients summing past float32's
-    3e38, which only a lane that is diverging anyway reaches.)
+    For one lane (a scalar loss) or per lane (``loss`` is ``[lanes]`` and
+    each gradient ``[lanes, ...]``).  One sum instead of a check per tensor: a
+    NaN or infinity anywhere makes the sum non-finite.  (So would finite
+    gradients summing past float32's 3e38, which only a lane that is
+    diverging anyway reaches.)
     """
-    return tf.math.is_finite(loss + tf.add_n([tf.reduce_sum(g) for g in grads]))
+    kept = len(loss.shape)
+    sums = [tf.reduce_sum(g, axis=list(range(kept, len(g.shape)))) for g in grads]
+    return tf.math.is_finite(loss + tf.add_n(sums))
 
 
-class _LayerSegments:
-    """Which layer each kernel element, bias element and unit of a lane belongs to."""
+class _LaneGroup:
+    """Lanes of one architecture (layer sizes and activations), computed side by side.
 
-    def __init__(self, model: Any, dense: list[Any]) -> None:
+    The probes stack their weights into ``[lanes, ...]`` tensors so that one
+    batched op serves every lane of the group: the probe ops a 36-lane lab
+    traces, and so its tracing time and memory, scale with its architectures
+    instead of its lanes.  Each lane keeps its own Keras variables, read into
+    the stacks at every probe.
+
+    Training stays lane by lane: TensorFlow rounds a batch of one lane
+    differently from a batch of several, and a lane's trajectory must not
+    depend on which other lanes run.  (Its probe statistics may, in the last
+    bit of a float32.)
+    """
+
+    def __init__(self, lanes: list[int], dense: list[list[Any]], activations: list[str]) -> None:
+        self.lanes = lanes
+        self.layers = [[dense[i][k] for i in lanes] for k in range(len(dense[lanes[0]]))]
+        self.activations = activations
+        self.functions = [
+            fn if acts_elementwise(name) else _on_units(fn)
+            for fn, name in zip((layer.activation for layer in dense[lanes[0]]), activations)
+        ]
+
+    def weights(self, tf: Any) -> tuple[list[Any], list[Any]]:
+        """The group's kernels ``[lanes, in, out]`` and biases ``[lanes, out]``, layer by layer."""
+        kernels = [tf.stack([tf.convert_to_tensor(d.kernel) for d in layer]) for layer in self.layers]
+        biases = [tf.stack([tf.convert_to_tensor(d.bias) for d in layer]) for layer in self.layers]
+        return kernels, biases
+
+    def forward(self, tf: Any, x: Any, kernels: list[Any], biases: list[Any]) -> list[Any]:
+        """Every layer's output, transposed: ``[lanes, units, samples]``, for the shared input ``x`` (samples × inputs).
+
+        What keras.layers.Dense computes, without Keras's per-call Python
+        overhead at trace time (it dominates tracing a many-lane run).
+        Samples go last so that every sum over them (the statistics, the bias
+        gradients) reduces each lane's contiguous rows the same way: identical
+        lanes get bit-identical numbers.
+        """
+        h = tf.transpose(x)[None]
+        outputs = []
+        for kernel, bias, activation in zip(kernels, biases, self.functions):
+            h = activation(tf.matmul(kernel, h, transpose_a=True) + tf.expand_dims(bias, 2))
+            outputs.append(h)
+        return outputs
+
+
+def _on_units(activation: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``activation`` (softmax, say) applied across the units of a ``[lanes, units, samples]`` tensor."""
+    tf = import_tensorflow()
+
+    def across_units(z: Any) -> Any:
+        return tf.transpose(activation(tf.transpose(z, [0, 2, 1])), [0, 2, 1])
+
+    return across_units
+
+
+def _lane_groups(spec: RunSpec, dense: list[list[Any]]) -> list[_LaneGroup]:
+    """The run's lanes by architecture, each group in lane order, groups in order of their first lane."""
+    groups: dict[Any, list[int]] = {}
+    for i, lane in enumerate(spec.lanes):
+        key = (lane.model.input_dim, tuple((layer.units, layer.activation) for layer in lane.model.layers))
+        groups.setdefault(key, []).append(i)
+    return [
+        _LaneGroup(lanes, dense, [layer.activation for layer in spec.lanes[lanes[0]].model.layers])
+        for lanes in groups.values()
+    ]
+
+
+class _LaneShapes:
+    """The sizes of a lane's kernels and layers, to cut its block of the probe's output apart."""
+
+    def __init__(self, dense: list[Any]) -> None:
         self.kernel_shapes = [tuple(int(n) for n in d.kernel.shape) for d in dense]
-        kernel_sizes = [int(np.prod(shape)) for shape in self.kernel_shapes]
-        units = [int(d.bias.shape[0]) for d in dense]
-        layers = np.arange(len(dense), dtype=np.int32)
-        self.kernel = np.repeat(layers, kernel_sizes)
-        self.kernel_count = np.asarray(kernel_sizes, np.float32)
-        self.bias = np.repeat(layers, units)
-        self.unit = np.repeat(layers, units)
-        self.unit_count = np.asarray(units, np.float32)
-        activations = [layer.activation for layer in model.layers]
-        self.is_tanh = np.array([a == "tanh" for a in activations])
-        self.is_sigmoid = np.array([a == "sigmoid" for a in activations])
+        self.kernel_sizes = [int(np.prod(shape)) for shape in self.kernel_shapes]
+        self.units = [int(d.bias.shape[0]) for d in dense]
+        self.n_weights = sum(self.kernel_sizes)
+        self.n_units = sum(self.units)
 
 
 def apply_optimizer_edit(
@@ -282,7 +351,7 @@ class _Lockstep:
         self.optimizer_specs = [lane.optimizer for lane in spec.lanes]
         self.alive = [tf.Variable(True, trainable=False) for _ in self.models]
         self.loss_sum = [tf.Variable(0.0, trainable=False) for _ in self.models]
-        self._segments = [_LayerSegments(spec.lanes[i].model, dense) for i, dense in enumerate(self.dense)]
+        self._shapes = [_LaneShapes(dense) for dense in self.dense]
         self.previous_kernels = [tf.Variable(self._flat_kernels(i), trainable=False) for i in range(self.n_lanes)]
         self.hist_range = tf.Variable(np.zeros((self.n_lanes, self.max_layers, 2), np.float32), trainable=False)
         # Variables, not constants, so a rerun with another seed (other noise)
@@ -296,14 +365,19 @@ class _Lockstep:
         self._initial_optimizer_state = [[v.numpy() for v in opt.variables] for opt in self.optimizers]
         self.retraced = False
         self.chunk = max(1, _CHUNK_WORK // (self.batch_size * self.n_lanes))
-        # Offsets of each lane's block in the probe's flat output.
         self.jacobian_x = probe_input(data.x)
         self._jacobian_at = tf.constant(self.jacobian_x)
+        self.groups = _lane_groups(spec, self.dense)
+        # Where each lane's block starts in the probe's flat output, and its size
+        # (blocks come group by group).
         grid_points = GRID_POINTS if self.grid is not None else 0
         self._block = [
-            3 + len(LAYER_PROBES) * d + HIST_BINS * d + grid_points + len(seg.unit) + len(seg.kernel) + len(seg.bias)
-            for d, seg in zip(self.depths, self._segments)
+            3 + (len(LAYER_PROBES) + HIST_BINS) * d + grid_points + 2 * shapes.n_units + shapes.n_weights
+            for d, shapes in zip(self.depths, self._shapes)
         ]
+        order = [i for group in self.groups for i in group.lanes]
+        starts = np.cumsum([0] + [self._block[i] for i in order[:-1]])
+        self._block_at = dict(zip(order, starts.tolist()))
         self._gradients_known = custom_gradient_names()  # this run's traces register more: see close()
         self._compile()
 
@@ -414,106 +488,132 @@ class _Lockstep:
 
     def _ranges(self) -> Any:
         tf = self.tf
-        lo, hi = [], []
-        for i in range(self.n_lanes):
-            acts = self._forward(i, self.x)
-            pad = self.max_layers - len(acts)
-            lo.append(tf.concat([tf.stack([tf.reduce_min(a) for a in acts]), tf.fill([pad], np.nan)], 0))
-            hi.append(tf.concat([tf.stack([tf.reduce_max(a) for a in acts]), tf.fill([pad], np.nan)], 0))
+        lo: list[Any] = [None] * self.n_lanes
+        hi: list[Any] = [None] * self.n_lanes
+        for group in self.groups:
+            acts = group.forward(tf, self.x, *group.weights(tf))
+            pad = tf.fill([self.max_layers - len(acts)], np.float32(np.nan))
+            low = tf.unstack(tf.stack([tf.reduce_min(a, axis=[1, 2]) for a in acts], 1))
+            high = tf.unstack(tf.stack([tf.reduce_max(a, axis=[1, 2]) for a in acts], 1))
+            for i, lane_lo, lane_hi in zip(group.lanes, low, high):
+                lo[i] = tf.concat([lane_lo, pad], 0)
+                hi[i] = tf.concat([lane_hi, pad], 0)
         return tf.stack(lo), tf.stack(hi)
 
     def _probe(self) -> Any:
-        # Every per-layer statistic is computed for all layers of a lane at
-        # once, over the layers' outputs side by side (samples × all units)
-        # and their kernels flattened end to end, with segment reductions by
-        # layer: a few dozen ops per lane instead of dozens per layer, which
-        # is what tracing a 36-lane lab and each epoch's dispatch cost.
+        # Blocks come out group by group, each lane's block whole (see _unpack).
         blocks = []
-        for i in range(self.n_lanes):
-            self._traced(self.n_lanes + i + 1)
-            blocks.append(self._probe_lane(i))
+        traced = self.n_lanes
+        for group in self.groups:
+            for _ in group.lanes:
+                traced += 1
+                self._traced(traced)
+            blocks.append(self.tf.reshape(self._probe_group(group), [-1]))
         return self.tf.concat(blocks, 0)
 
-    def _probe_lane(self, i: int) -> Any:
+    def _probe_group(self, group: _LaneGroup) -> Any:
+        # Every per-layer statistic is computed for all layers of all the
+        # group's lanes at once, over the layers' outputs side by side
+        # ([lanes, all units, samples]) and their kernels flattened end to end
+        # ([lanes, all weights]), with segment reductions by lane and layer.
         tf = self.tf
-        seg = self._segments[i]
-        depth = self.depths[i]
-        dense = self.dense[i]
-        kernels = [d.kernel for d in dense]
+        lanes = group.lanes
+        n_lanes, depth = len(lanes), len(group.layers)
+        kernels, biases = group.weights(tf)
         with tf.GradientTape() as tape:
-            acts = self._forward(i, self.x)
-            full_loss = tf.reduce_mean(tf.square(self.y - acts[-1]))
-        grads = tape.gradient(full_loss, kernels + [d.bias for d in dense])
-        alive = tf.logical_and(self.alive[i], _all_finite(tf, full_loss, grads))
-        self.alive[i].assign(alive)
-        epoch_loss = self.loss_sum[i].read_value() / self.n
-        self.loss_sum[i].assign(0.0)
+            tape.watch(kernels + biases)
+            acts = group.forward(tf, self.x, kernels, biases)
+            full_loss = tf.reduce_mean(tf.square(tf.transpose(self.y)[None] - acts[-1]), axis=[1, 2])
+            total = tf.reduce_sum(full_loss)
+        grads = tape.gradient(total, kernels + biases)
+        alive = tf.logical_and(tf.stack([self.alive[i] for i in lanes]), _all_finite(tf, full_loss, grads))
+        epoch_loss = tf.stack([self.loss_sum[i].read_value() for i in lanes]) / self.n
+        for i, lane_alive in zip(lanes, tf.unstack(alive)):
+            self.alive[i].assign(lane_alive)
+            self.loss_sum[i].assign(0.0)
+
+        shapes = self._shapes[lanes[0]]
+        # Segment ids: lane * depth + layer, for each kernel element and each unit.
+        lane_base = np.arange(n_lanes, dtype=np.int32)[:, None] * depth
+        layer_ids = np.arange(depth, dtype=np.int32)
+        kernel_ids = tf.constant(lane_base + np.repeat(layer_ids, shapes.kernel_sizes))
+        unit_ids = tf.constant(lane_base + np.repeat(layer_ids, shapes.units))
+        kernel_layer = tf.constant(np.repeat(layer_ids, shapes.kernel_sizes))  # which layer, per kernel element
+        unit_layer = tf.constant(np.repeat(layer_ids, shapes.units))  # which layer, per unit
+        bin_base = tf.constant((lane_base + np.repeat(layer_ids, shapes.units))[:, :, None] * HIST_BINS)
+        kernel_count = np.asarray(shapes.kernel_sizes, np.float32)
+        unit_count = np.asarray(shapes.units, np.float32)
 
         def flat(tensors: list[Any]) -> Any:
-            return tf.concat([tf.reshape(t, [-1]) for t in tensors], 0)
+            return tf.concat([tf.reshape(t, [n_lanes, -1]) for t in tensors], 1)
 
         def seg_sum(values: Any, ids: Any) -> Any:
-            return tf.math.unsorted_segment_sum(values, ids, depth)
+            """``[lanes, elements]`` summed by layer: ``[lanes, depth]``."""
+            return tf.reshape(tf.math.unsorted_segment_sum(values, ids, n_lanes * depth), [n_lanes, depth])
 
         def seg_std(values: Any) -> Any:
-            mean = seg_sum(values, seg.kernel) / seg.kernel_count
-            centred = values - tf.gather(mean, seg.kernel)
-            return tf.sqrt(seg_sum(tf.square(centred), seg.kernel) / seg.kernel_count)
+            mean = seg_sum(values, kernel_ids) / kernel_count
+            centred = values - tf.gather(mean, kernel_layer, axis=1)
+            return tf.sqrt(seg_sum(tf.square(centred), kernel_ids) / kernel_count)
 
-        grad_norm = tf.sqrt(seg_sum(tf.square(flat(grads[:depth])), seg.kernel))
-        bias_grad_norm = tf.sqrt(seg_sum(tf.square(flat(grads[depth:])), seg.bias))
+        grad_norm = tf.sqrt(seg_sum(tf.square(flat(grads[:depth])), kernel_ids))
+        bias_grad_norm = tf.sqrt(seg_sum(tf.square(flat(grads[depth:])), unit_ids))
         weights = flat(kernels)
-        weight_norm = tf.sqrt(seg_sum(tf.square(weights), seg.kernel))
-        previous = self.previous_kernels[i]
+        weight_norm = tf.sqrt(seg_sum(tf.square(weights), kernel_ids))
+        previous = tf.stack([self.previous_kernels[i] for i in lanes])
         update_ratio = seg_std(weights - previous) / seg_std(previous)
-        previous.assign(weights)
+        for i, lane_weights in zip(lanes, tf.unstack(weights)):
+            self.previous_kernels[i].assign(lane_weights)
 
-        a = tf.concat(acts, 1)  # samples × (units of layer 1, units of layer 2, ...)
-        act_mean = seg_sum(tf.reduce_mean(a, 0), seg.unit) / seg.unit_count
-        centred = a - tf.gather(act_mean, seg.unit)
-        act_var = seg_sum(tf.reduce_mean(tf.square(centred), 0), seg.unit) / seg.unit_count
+        a = tf.concat(acts, 1)  # [lanes, (units of layer 1, units of layer 2, ...), samples]
+        act_mean = seg_sum(tf.reduce_mean(a, 2), unit_ids) / unit_count
+        centred = a - tf.gather(act_mean, unit_layer, axis=1)[:, :, None]
+        act_var = seg_sum(tf.reduce_mean(tf.square(centred), 2), unit_ids) / unit_count
         tanh_sat = tf.cast(tf.abs(a) > SATURATION_LEVEL, tf.float32)
         sigmoid_sat = tf.cast(tf.logical_or(a < 1.0 - SATURATION_LEVEL, a > SATURATION_LEVEL), tf.float32)
-        tanh_sat = seg_sum(tf.reduce_mean(tanh_sat, 0), seg.unit) / seg.unit_count
-        sigmoid_sat = seg_sum(tf.reduce_mean(sigmoid_sat, 0), seg.unit) / seg.unit_count
-        saturation = tf.where(seg.is_tanh, tanh_sat, tf.where(seg.is_sigmoid, sigmoid_sat, np.float32(np.nan)))
-        dead = tf.cast(tf.reduce_all(tf.equal(a, 0.0), axis=0), tf.float32)
-        dead_fraction = seg_sum(dead, seg.unit) / seg.unit_count
+        tanh_sat = seg_sum(tf.reduce_mean(tanh_sat, 2), unit_ids) / unit_count
+        sigmoid_sat = seg_sum(tf.reduce_mean(sigmoid_sat, 2), unit_ids) / unit_count
+        is_tanh = np.array([name == "tanh" for name in group.activations])
+        is_sigmoid = np.array([name == "sigmoid" for name in group.activations])
+        saturation = tf.where(is_tanh, tanh_sat, tf.where(is_sigmoid, sigmoid_sat, np.float32(np.nan)))
+        dead = tf.cast(tf.reduce_all(tf.equal(a, 0.0), axis=2), tf.float32)
+        dead_fraction = seg_sum(dead, unit_ids) / unit_count
 
         # Fixed-width histograms (values outside land in the end bins);
-        # tf.histogram_fixed_width has no XLA kernel and works per layer.
-        lo = self.hist_range[i, :depth, 0]
-        width = self.hist_range[i, :depth, 1] - lo
-        scaled = (a - tf.gather(lo, seg.unit)) / tf.gather(width, seg.unit) * HIST_BINS
-        index = tf.cast(tf.clip_by_value(tf.floor(scaled), 0.0, HIST_BINS - 1.0), tf.int32) + seg.unit * HIST_BINS
+        # tf.histogram_fixed_width has no XLA kernel and works per tensor.
+        ranges = tf.gather(self.hist_range[:, :depth], lanes)  # [lanes, depth, (lo, hi)]
+        lo = tf.gather(ranges[:, :, 0], unit_layer, axis=1)[:, :, None]
+        width = tf.gather(ranges[:, :, 1], unit_layer, axis=1)[:, :, None] - lo
+        scaled = (a - lo) / width * HIST_BINS
+        index = tf.cast(tf.clip_by_value(tf.floor(scaled), 0.0, HIST_BINS - 1.0), tf.int32) + bin_base
         counts = tf.math.unsorted_segment_sum(
-            tf.ones_like(tf.reshape(scaled, [-1])), tf.reshape(index, [-1]), depth * HIST_BINS
+            tf.ones_like(tf.reshape(scaled, [-1])), tf.reshape(index, [-1]), n_lanes * depth * HIST_BINS
         )
 
         parts = [
-            tf.stack([epoch_loss, full_loss, tf.cast(alive, tf.float32)]),
+            tf.stack([epoch_loss, full_loss, tf.cast(alive, tf.float32)], 1),
             grad_norm, bias_grad_norm, weight_norm, act_mean, act_var, saturation, dead_fraction, update_ratio,
-            counts,
+            tf.reshape(counts, [n_lanes, depth * HIST_BINS]),
         ]
         if self.grid is not None:
-            parts.append(self._forward(i, self.grid)[-1][:, 0])
-        parts.append(self._activation_slopes(i))
+            parts.append(group.forward(tf, self.grid, kernels, biases)[-1][:, 0, :])
+        parts.append(self._activation_slopes(group, kernels, biases))
         parts.append(weights)
-        parts.append(flat([d.bias for d in dense]))  # with the kernels: the lane's weights, for a saved session
-        return tf.concat(parts, 0)
+        parts.append(flat(biases))  # with the kernels: the lane's weights, for a saved session
+        return tf.concat(parts, 1)  # [lanes, block]: each lane's block whole
 
-    def _activation_slopes(self, lane: int) -> Any:
-        """φ'(z) of every layer at the Jacobian probe input (for jacobians.py)."""
+    def _activation_slopes(self, group: _LaneGroup, kernels: list[Any], biases: list[Any]) -> Any:
+        """φ'(z) of every layer at the Jacobian probe input (for jacobians.py), ``[lanes, units]``."""
         tf = self.tf
-        h = self._jacobian_at
+        h = tf.transpose(self._jacobian_at)[None]  # [1, inputs, 1]
         slopes = []
-        for layer in self.dense[lane]:
-            z = tf.matmul(h, layer.kernel) + layer.bias
+        for kernel, bias, activation in zip(kernels, biases, group.functions):
+            z = tf.matmul(kernel, h, transpose_a=True) + tf.expand_dims(bias, 2)
             with tf.GradientTape() as tape:
                 tape.watch(z)
-                h = layer.activation(z)
-            slopes.append(tape.gradient(h, z)[0])  # elementwise activations: the diagonal
-        return tf.concat(slopes, 0)
+                h = activation(z)
+            slopes.append(tape.gradient(h, z)[:, :, 0])  # elementwise activations: the diagonal
+        return tf.concat(slopes, 1)
 
     def _forward(self, lane: int, x: Any) -> list[Any]:
         # What keras.layers.Dense computes, without Keras's per-call Python
@@ -566,10 +666,8 @@ class _Lockstep:
         out["hist_counts"] = np.zeros((lanes, layers, HIST_BINS), np.float32)
         out["prediction"] = np.full((lanes, GRID_POINTS), np.nan, np.float32) if self.grid is not None else None
         out["weights"] = []
-        pos = 0
         for i, depth in enumerate(self.depths):
-            block = flat[pos: pos + self._block[i]]
-            pos += self._block[i]
+            block = flat[self._block_at[i]: self._block_at[i] + self._block[i]]
             out["loss"][i], out["full_loss"][i], alive = block[:3]
             out["alive"][i] = alive > 0.5
             at = 3
@@ -581,17 +679,16 @@ class _Lockstep:
             if self.grid is not None:
                 out["prediction"][i] = block[at: at + GRID_POINTS]
                 at += GRID_POINTS
-            seg = self._segments[i]
-            slopes = np.split(block[at: at + len(seg.unit)], np.cumsum(seg.unit_count[:-1]).astype(int))
-            at += len(seg.unit)
-            flat_kernels = block[at: at + len(seg.kernel)]
-            at += len(seg.kernel)
-            biases = np.split(block[at: at + len(seg.bias)], np.cumsum(seg.unit_count[:-1]).astype(int))
+            shapes = self._shapes[i]
+            units_at = np.cumsum(shapes.units[:-1])
+            slopes = np.split(block[at: at + shapes.n_units], units_at)
+            at += shapes.n_units
+            flat_kernels = block[at: at + shapes.n_weights]
+            at += shapes.n_weights
+            biases = np.split(block[at: at + shapes.n_units], units_at)
             kernels = [
                 k.reshape(shape)
-                for k, shape in zip(
-                    np.split(flat_kernels, np.cumsum(seg.kernel_count[:-1]).astype(int)), seg.kernel_shapes
-                )
+                for k, shape in zip(np.split(flat_kernels, np.cumsum(shapes.kernel_sizes[:-1])), shapes.kernel_shapes)
             ]
             for name, values in zip(JACOBIAN_PROBES, jacobian_stats(slopes, kernels)):
                 out[name][i, :depth] = values

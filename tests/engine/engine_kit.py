@@ -96,6 +96,10 @@ _NUMPY_ACTIVATIONS = {
     "tanh": np.tanh,
     "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
     "relu": lambda z: np.maximum(z, 0.0),
+    # Across a sample's units, not unit by unit.
+    "softmax": lambda z: np.exp(z - z.max(axis=1, keepdims=True)) / np.exp(z - z.max(axis=1, keepdims=True)).sum(
+        axis=1, keepdims=True
+    ),
 }
 
 
@@ -137,8 +141,24 @@ def tape_probe(spec: RunSpec, lane_index: int, weights: Sequence[np.ndarray], x:
     }
 
 
-def assert_reports_identical(a: Sequence[EpochReport], b: Sequence[EpochReport], lanes_a=None, lanes_b=None) -> None:
-    """Every probe of two runs bit-equal (NaN equal to NaN), optionally for a subset of lanes."""
+# With other lanes beside it, a lane trains bit-identically (its loss, its
+# weights), but it is probed in one stack with the lanes of its architecture,
+# and TensorFlow rounds a stack of one differently from a stack of several:
+# the probes may differ in the last float32 bits, and a sample within rounding
+# of a histogram edge or a saturation threshold may count on the other side.
+COMPANY_EXACT: tuple[str, ...] = ("loss", "diverged")
+SAMPLE_FRACTIONS: tuple[str, ...] = ("saturation", "dead_fraction")
+
+
+def assert_reports_identical(
+    a: Sequence[EpochReport], b: Sequence[EpochReport], lanes_a=None, lanes_b=None, other_company: bool = False
+) -> None:
+    """Every probe of two runs bit-equal (NaN equal to NaN), optionally for a subset of lanes.
+
+    With ``other_company`` (the lanes ran beside different lanes), only
+    :data:`COMPANY_EXACT` must be bit-equal and the other probes agree to
+    float32 rounding (see above).
+    """
     assert [r.epoch for r in a] == [r.epoch for r in b]
     for name in REPORT_ARRAYS:
         if getattr(a[0], name) is None or getattr(b[0], name) is None:
@@ -147,4 +167,13 @@ def assert_reports_identical(a: Sequence[EpochReport], b: Sequence[EpochReport],
         va, vb = stacked(a, name), stacked(b, name)
         if lanes_a is not None:
             va, vb = va[:, lanes_a], vb[:, lanes_b]
-        np.testing.assert_array_equal(va, vb, err_msg=f"probe {name!r} differs")
+        if not other_company or name in COMPANY_EXACT:
+            np.testing.assert_array_equal(va, vb, err_msg=f"probe {name!r} differs")
+        elif name == "hist_counts":
+            np.testing.assert_array_equal(va.sum(axis=-1), vb.sum(axis=-1), err_msg="histogram totals differ")
+            moved = np.abs(va - vb).sum(axis=-1) / 2
+            assert (moved <= 0.01 * va.sum(axis=-1) + 1).all(), f"up to {moved.max()} samples changed bins"
+        elif name in SAMPLE_FRACTIONS:
+            np.testing.assert_allclose(va, vb, rtol=0, atol=0.01, err_msg=f"probe {name!r} differs")
+        else:
+            np.testing.assert_allclose(va, vb, rtol=1e-5, atol=1e-7, err_msg=f"probe {name!r} differs")

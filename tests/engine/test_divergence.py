@@ -79,7 +79,9 @@ def test_diverged_lane_weights_stop_changing(runs) -> None:
 
 
 def test_other_lanes_are_identical_to_a_run_without_the_blowup_lane(runs) -> None:
-    assert_reports_identical(runs["with"], runs["without"], lanes_a=[0, 2], lanes_b=[0, 1])
+    # "adam" is probed in one stack with the blowup lane (same architecture) in one run, alone in the other:
+    # its training is bit-identical, and no NaN or infinity crosses into its probes.
+    assert_reports_identical(runs["with"], runs["without"], lanes_a=[0, 2], lanes_b=[0, 1], other_company=True)
 
 
 def test_healthy_lanes_keep_learning(runs) -> None:

@@ -2,7 +2,9 @@
 
 The weights come from the run itself (``weights_dir``); gradients from a
 direct ``tf.GradientTape`` of the full-set MSE; activations are cross-checked
-with a float64 numpy forward pass.
+with a float64 numpy forward pass.  The run mixes lanes probed alone with two
+lanes of one architecture, which the engine probes side by side as one stack,
+and a softmax layer, which acts across a sample's units.
 """
 
 from __future__ import annotations
@@ -39,6 +41,14 @@ def probe_spec(epochs: int = EPOCHS) -> RunSpec:
                 [layer(8, "relu", "he_normal"), layer(4, "relu", "he_uniform"), layer(1)],
                 {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9},
             ),
+            lane(
+                "saturated twin",  # lane 1's architecture, other weights and optimizer: stacked with it
+                [layer(6, "sigmoid", "he_normal"),
+                 layer(16, "tanh", {"name": "random_normal", "stddev": 3.0}),
+                 layer(1)],
+                {"name": "rmsprop", "learning_rate": 0.01},
+            ),
+            lane("softmax", [layer(5, "softmax"), layer(1)], {"name": "sgd", "learning_rate": 0.1}),
         ],
         {"name": "cubic", "n_samples": 40},
         epochs=epochs,
@@ -157,12 +167,15 @@ def test_run_starts_from_the_given_initial_weights(runs: ProbeRuns) -> None:
             np.testing.assert_array_equal(saved, given)
 
 
-@pytest.mark.parametrize("lane_index", range(3), ids=["tanh", "saturated", "relu"])
+LANE_IDS = ["tanh", "saturated", "relu", "saturated twin", "softmax"]
+
+
+@pytest.mark.parametrize("lane_index", range(len(LANE_IDS)), ids=LANE_IDS)
 def test_probes_at_initialization_match_direct_computation(runs: ProbeRuns, lane_index: int) -> None:
     check_lane_probes(runs, runs.reports[0], lane_index, runs.weights(lane_index, "epoch0"), None)
 
 
-@pytest.mark.parametrize("lane_index", range(3), ids=["tanh", "saturated", "relu"])
+@pytest.mark.parametrize("lane_index", range(len(LANE_IDS)), ids=LANE_IDS)
 def test_probes_after_training_match_direct_computation(runs: ProbeRuns, lane_index: int) -> None:
     final = runs.weights(lane_index, "final")
     before = runs.weights(lane_index, "before_final")
@@ -193,11 +206,13 @@ def test_probes_see_nonzero_saturation_and_dead_units(runs: ProbeRuns) -> None:
 
 def test_shallower_lanes_are_padded_with_nan(runs: ProbeRuns) -> None:
     report = runs.reports[EPOCHS]
-    assert report.grad_norm.shape == (3, 3)
-    assert report.hist_counts.shape == (3, 3, HIST_BINS)
-    assert np.isnan(report.grad_norm[0, 2]) and np.isnan(report.act_var[0, 2])
-    assert np.isfinite(report.grad_norm[1:, :]).all()
-    assert report.layout.layer_counts == (2, 3, 3)
+    assert report.grad_norm.shape == (5, 3)
+    assert report.hist_counts.shape == (5, 3, HIST_BINS)
+    for shallow in (0, 4):
+        assert np.isnan(report.grad_norm[shallow, 2]) and np.isnan(report.act_var[shallow, 2])
+        assert not report.hist_counts[shallow, 2].any()
+    assert np.isfinite(report.grad_norm[1:4, :]).all()
+    assert report.layout.layer_counts == (2, 3, 3, 3, 2)
 
 
 def test_report_arrays_are_read_only(runs: ProbeRuns) -> None:
