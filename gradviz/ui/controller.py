@@ -48,7 +48,7 @@ HOLD_LEAD_MS = 2
 # How long stopping a run waits for its thread to end (see RunController.stop).
 SWITCH_WAIT_S = 0.3
 # Before its first epoch a run builds and traces its models (the lab: about
-# 20 s); how far it has got is looked at this often, and shown once it has
+# 15 s); how far it has got is looked at this often, and shown once it has
 # taken this long (quicker runs would only flash it).
 PREPARATION_POLL_MS = 200
 PREPARATION_SHOWN_AFTER_S = 0.75

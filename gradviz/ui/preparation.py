@@ -1,4 +1,4 @@
-"""What the window says while a run prepares its first epoch (the lab: about 20 s)."""
+"""What the window says while a run prepares its first epoch (the lab: about 15 s)."""
 
 from __future__ import annotations
 
