@@ -70,8 +70,11 @@ SATURATION_LEVEL = 0.97
 # request waits on a large dataset.
 _CHUNK_WORK = 65_536
 # XLA fuses the hundreds of tiny ops of an epoch (about 1.5-2x faster per
-# epoch) but compiling takes seconds; it pays off only on long runs.
-_JIT_MIN_LANE_EPOCHS = 2_000
+# epoch) but compiling takes seconds; it pays off only on long runs.  Both its
+# compile time and its saving grow with the lanes, so the break-even is in
+# epochs alone: about 1 050 for the race, 375 for the lab, 1 570 for the
+# vanishing lesson (benchmarks/README.md).
+_JIT_MIN_EPOCHS = 1_000
 
 # progress(stage, done, total, lanes): see RunControl.report_preparation.
 Progress = Callable[[str, int, int, int], None]
@@ -322,7 +325,7 @@ class _Lockstep:
         tf = import_tensorflow()
         if jit is None:
             setting = os.environ.get("GRADVIZ_JIT", "auto")
-            jit = setting == "1" or (setting == "auto" and spec.epochs * len(spec.lanes) >= _JIT_MIN_LANE_EPOCHS)
+            jit = setting == "1" or (setting == "auto" and spec.epochs >= _JIT_MIN_EPOCHS)
         self.jit = jit
         keras = import_keras()
         self._keras = keras  # close() may run at interpreter exit, when importing fails

@@ -61,7 +61,7 @@ def test_a_lane_trains_the_same_alone_and_in_a_stack_of_three() -> None:
 
 
 def test_xla_gives_the_numbers_of_graph_mode() -> None:
-    # Long runs are compiled with XLA (see _JIT_MIN_LANE_EPOCHS): the stacked probes must compile and agree.
+    # Long runs are compiled with XLA (see _JIT_MIN_EPOCHS): the stacked probes must compile and agree.
     from gradviz.engine.trainer import iter_run
 
     spec = spec_of([lane(f"l{i}", NET, opt) for i, opt in enumerate(OPTIMIZERS[:3])] + [
@@ -73,3 +73,14 @@ def test_xla_gives_the_numbers_of_graph_mode() -> None:
     counts_graph, counts_xla = stacked(graph, "hist_counts"), stacked(xla, "hist_counts")
     np.testing.assert_array_equal(counts_xla.sum(axis=-1), counts_graph.sum(axis=-1))
     assert np.abs(counts_xla - counts_graph).sum() <= 0.001 * counts_graph.sum()
+
+
+@pytest.mark.parametrize(("lanes", "epochs", "xla"), [(1, 999, False), (1, 1000, True), (6, 400, False)])
+def test_xla_is_chosen_by_epochs_alone(monkeypatch: pytest.MonkeyPatch, lanes: int, epochs: int, xla: bool) -> None:
+    monkeypatch.setenv("GRADVIZ_JIT", "auto")
+    spec = spec_of([lane(f"l{i}", NET, opt) for i, opt in enumerate(OPTIMIZERS[:lanes])]).replace(epochs=epochs)
+    run = _Lockstep(spec, check_run(spec), None)
+    try:
+        assert run.jit is xla
+    finally:
+        run.close()
