@@ -154,7 +154,7 @@ def _activation_effect(name: str) -> tuple[tuple[int, ...] | str, bool]:
     fn = _activation(name)
     try:
         whole = np.asarray(fn(_UNITS_PROBE))
-    except Exception as exc:  # whatever Keras raises, the name cannot be a layer's activation
+    except (TypeError, ValueError) as exc:  # a signature or shape it cannot take: the same every time
         return f"{type(exc).__name__}: {exc}", False
     if whole.shape != _UNITS_PROBE.shape:
         return whole.shape, False
@@ -168,8 +168,10 @@ def make_activation(name: str, path: str) -> Any:
     Raises
     ------
     SpecError
-        For a name Keras does not know, or an activation that changes the
-        number of units (``glu`` halves them): every probe is per unit.
+        For a name Keras does not know, an activation that cannot be called
+        on a layer's output alone (``threshold`` needs more arguments), or
+        one that changes the number of units (``glu`` halves them): every
+        probe is per unit.
     """
     fn = _activation(name)
     if fn is None:

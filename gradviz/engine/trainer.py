@@ -186,9 +186,10 @@ class _LaneGroup:
         self.lanes = lanes
         self.layers = [[dense[i][k] for i in lanes] for k in range(len(dense[lanes[0]]))]
         self.activations = activations
+        self.elementwise = [acts_elementwise(name) for name in activations]
         self.functions = [
-            fn if acts_elementwise(name) else _on_units(fn)
-            for fn, name in zip((layer.activation for layer in dense[lanes[0]]), activations)
+            fn if elementwise else _on_units(fn)
+            for fn, elementwise in zip((layer.activation for layer in dense[lanes[0]]), self.elementwise)
         ]
 
     def weights(self, tf: Any) -> tuple[list[Any], list[Any]]:
@@ -449,7 +450,8 @@ class _Lockstep:
         self._range_fn = self.tf.function(self._ranges, autograph=False)
 
     def _traced(self, step: int, stage: str = "tracing") -> None:
-        # Two trace steps per lane: its training step, then its probes.
+        # Two trace steps per lane: its training step, then its probes (the
+        # lanes of a stack all at once, just before the stack is traced).
         self.progress(stage, step, 2 * self.n_lanes, self.n_lanes)
 
     def _epoch(self, perm: Any, first: Any, stop: Any) -> Any:
@@ -606,16 +608,22 @@ class _Lockstep:
         return tf.concat(parts, 1)  # [lanes, block]: each lane's block whole
 
     def _activation_slopes(self, group: _LaneGroup, kernels: list[Any], biases: list[Any]) -> Any:
-        """φ'(z) of every layer at the Jacobian probe input (for jacobians.py), ``[lanes, units]``."""
+        """φ'(z) of every layer at the Jacobian probe input (for jacobians.py), ``[lanes, units]``.
+
+        NaN for an activation that mixes a layer's units (softmax): its
+        Jacobian is no diagonal times Wᵀ, so the Jacobian probes report
+        nothing for that layer and the path through it.
+        """
         tf = self.tf
         h = tf.transpose(self._jacobian_at)[None]  # [1, inputs, 1]
         slopes = []
-        for kernel, bias, activation in zip(kernels, biases, group.functions):
+        for kernel, bias, activation, elementwise in zip(kernels, biases, group.functions, group.elementwise):
             z = tf.matmul(kernel, h, transpose_a=True) + tf.expand_dims(bias, 2)
             with tf.GradientTape() as tape:
                 tape.watch(z)
                 h = activation(z)
-            slopes.append(tape.gradient(h, z)[:, :, 0])  # elementwise activations: the diagonal
+            slope = tape.gradient(h, z)[:, :, 0]  # elementwise: the diagonal of the Jacobian
+            slopes.append(slope if elementwise else tf.fill(tf.shape(slope), np.float32(np.nan)))
         return tf.concat(slopes, 1)
 
     def _forward(self, lane: int, x: Any) -> list[Any]:

@@ -144,9 +144,10 @@ def tape_probe(spec: RunSpec, lane_index: int, weights: Sequence[np.ndarray], x:
 # With other lanes beside it, a lane trains bit-identically (its loss, its
 # weights), but it is probed in one stack with the lanes of its architecture,
 # and TensorFlow rounds a stack of one differently from a stack of several:
-# the probes may differ in the last float32 bits, and a sample within rounding
-# of a histogram edge or a saturation threshold may count on the other side.
-COMPANY_EXACT: tuple[str, ...] = ("loss", "diverged")
+# the probes of its outputs and gradients may differ in the last float32 bits,
+# and a sample within rounding of a histogram edge or a saturation threshold
+# may count on the other side.  Those of its weights alone are exact.
+COMPANY_EXACT: tuple[str, ...] = ("loss", "diverged", "weight_norm", "update_ratio")
 SAMPLE_FRACTIONS: tuple[str, ...] = ("saturation", "dead_fraction")
 
 
@@ -172,7 +173,7 @@ def assert_reports_identical(
         elif name == "hist_counts":
             np.testing.assert_array_equal(va.sum(axis=-1), vb.sum(axis=-1), err_msg="histogram totals differ")
             moved = np.abs(va - vb).sum(axis=-1) / 2
-            assert (moved <= 0.01 * va.sum(axis=-1) + 1).all(), f"up to {moved.max()} samples changed bins"
+            assert (moved <= 2).all(), f"up to {moved.max()} samples changed bins"
         elif name in SAMPLE_FRACTIONS:
             np.testing.assert_allclose(va, vb, rtol=0, atol=0.01, err_msg=f"probe {name!r} differs")
         else:

@@ -102,6 +102,16 @@ def expected_saturation(activation: str, a: np.ndarray) -> float:
     return float("nan")
 
 
+def expected_hist_range(activation: str, a: np.ndarray) -> tuple[float, float]:
+    """The histogram's outer edges fixed at epoch 0 for a layer with outputs ``a``."""
+    bounded = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}
+    if activation in bounded:
+        return bounded[activation]
+    lo, hi = float(a.min()), float(a.max())
+    span = max(hi - lo, 1e-6)
+    return (0.0 if lo >= 0 else lo - 0.25 * span), hi + 0.25 * span
+
+
 def check_lane_probes(
     runs: ProbeRuns,
     report: EpochReport,
@@ -144,6 +154,8 @@ def check_lane_probes(
         counts = report.hist_counts[lane_index, j]
         assert counts.sum() == n * a.shape[1], where
         edges = report.layout.hist_edges[lane_index, j]
+        if before is None:  # epoch 0 fixes the bins: the activation's range, or these values' with a margin
+            assert (edges[0], edges[-1]) == pytest.approx(expected_hist_range(activations[j], a64), rel=1e-4), where
         expected_counts, _ = np.histogram(np.clip(a64, edges[0], edges[-1]), bins=edges)
         # TF bins in float32: only a value within rounding of an inner edge may land one bin over.
         on_edge = np.min(np.abs(a64.reshape(-1, 1) - edges[1:-1]), axis=1) <= 1e-6 * (edges[-1] - edges[0])

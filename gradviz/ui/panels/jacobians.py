@@ -273,7 +273,8 @@ class JacobiansPanel(Panel):
             f"✕: a product or gradient ≤ {superscript(round(math.log10(self.PRODUCT_FLOOR)))} "
             f"(left), or σ_min = 0 (a singular Jacobian, e.g. dead ReLUs) or ≤ "
             f"{superscript(round(math.log10(self.SIGMA_FLOOR)))} (right), drawn at that floor: a log axis "
-            "cannot show 0. Gaps: not finite (diverged) or no such layer in that lane." + lanes_note
+            "cannot show 0. Gaps: not finite (diverged), no such layer in that lane, or an activation "
+            "that mixes a layer's units (softmax), whose Jacobian is not of this form." + lanes_note
         )
         self._view.ci.layout.setColumnStretchFactor(0, 1)
         self._view.ci.layout.setColumnStretchFactor(1, 1)
