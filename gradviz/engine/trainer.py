@@ -310,6 +310,26 @@ def _no_progress(stage: str, done: int, total: int, lanes: int) -> None:
     pass
 
 
+class _TraceStopped(Exception):
+    """The run was stopped while TensorFlow traced its functions: the trace is abandoned."""
+
+
+def _stoppable(control: RunControl) -> Progress:
+    """Report how preparation goes to ``control``; once it is stopped, abandon the trace.
+
+    Tracing the lab takes seconds, and a stop otherwise lands only between
+    batches: Stop, a lesson switch or closing the window would wait for all of
+    it.  Building the models (about a second) is not interrupted.
+    """
+
+    def progress(stage: str, done: int, total: int, lanes: int) -> None:
+        control.report_preparation(stage, done, total, lanes)
+        if stage != "building" and control.stopped:
+            raise _TraceStopped
+
+    return progress
+
+
 class _Lockstep:
     """The Keras objects of one run and its compiled functions.
 
@@ -771,6 +791,8 @@ def iter_run(
     EpochReport
         Epoch 0 (at initialization, no step taken), then 1..``spec.epochs``;
         with ``resume``, epoch ``resume.epoch`` and the ``spec.epochs`` after it.
+        A run stopped while TensorFlow traces it ends there, without epoch 0
+        if it had not reached it.
 
     Raises
     ------
@@ -793,9 +815,9 @@ def iter_run(
         check_resume(spec, resume)
         initial_weights = [list(lane) for lane in resume.weights]
         start = resume.epoch
-    run = _acquire(spec, data, initial_weights, jit, control.report_preparation)
+    run = _acquire(spec, data, initial_weights, jit, _stoppable(control))
     folders = lane_folder_names(spec.lane_names)
-    finished = False
+    finished = abandoned = False
     try:
         started = time.perf_counter()
         edges = run.set_hist_edges(None if resume is None else resume.hist_edges)
@@ -845,10 +867,12 @@ def iter_run(
         if weights_dir is not None:
             run.save_weights(Path(weights_dir), folders, "final.weights.h5")
         finished = True
+    except _TraceStopped:
+        abandoned = True  # stopped before its first report (or mid-run while tracing an edit): nothing more
     finally:
         # A run that ended normally or was stopped is kept for a rerun (Reset,
-        # New seed); one that failed is discarded.
-        _release(run, keep=finished or control.stopped)
+        # New seed); one that failed, or whose trace was abandoned, is discarded.
+        _release(run, keep=(finished or control.stopped) and not abandoned)
 
 
 # The last run's Keras objects and compiled functions, kept so that Reset and

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from engine_kit import lane, layer, load_lane_weights, make_spec, run_all, stacked
+from engine_kit import assert_reports_identical, lane, layer, load_lane_weights, make_spec, run_all, stacked
 
 from gradviz.engine.control import PREPARATION_STAGES, Preparation, RunControl
 from gradviz.engine.report import EpochReport
@@ -423,3 +423,33 @@ def test_a_run_reports_building_and_tracing_lane_by_lane_before_its_first_epoch_
     again = _PreparationLog()
     assert len(run_all(spec.replace(seed=32), again)) == 5
     assert again.steps == [] and again.preparation is None
+
+
+class _StopWhileTracing(_PreparationLog):
+    """Stop pressed while TensorFlow traces the run: at its third trace step."""
+
+    def report_preparation(self, stage: str, done: int, total: int, lanes: int) -> None:
+        super().report_preparation(stage, done, total, lanes)
+        if stage == "tracing" and done == 3:
+            self.stop()
+
+
+def test_a_stop_while_tracing_abandons_the_trace_and_leaves_the_next_run_unharmed() -> None:
+    from gradviz.engine.trainer import release_cached_run
+
+    lanes = [lane(f"l{i}", [layer(7, "elu"), layer(7, "tanh"), layer(1)], {"name": name, "learning_rate": 0.01})
+             for i, name in enumerate(("sgd", "adam", "rmsprop"))]
+    spec = make_spec(lanes, epochs=3, seed=43)
+    reference = run_all(spec)
+    release_cached_run()  # the next run builds and traces afresh
+
+    stopped = _StopWhileTracing()
+    assert list(iter_run(spec, stopped)) == []
+    # No step after the stop: the trace was abandoned there, not carried to its end.
+    assert stopped.steps[-1] == ("tracing", 3, 6, 3)
+
+    # The abandoned run is not kept for Reset: the next run prepares anew, and its numbers are the reference's.
+    again = _PreparationLog()
+    reports = run_all(spec, again)
+    assert again.steps[-1][0] == "compiling"
+    assert_reports_identical(reports, reference)
