@@ -178,8 +178,9 @@ class _LaneGroup:
 
     Training stays lane by lane: TensorFlow rounds a batch of one lane
     differently from a batch of several, and a lane's trajectory must not
-    depend on which other lanes run.  (Its probe statistics may, in the last
-    bit of a float32.)
+    depend on which other lanes run.  Its probe statistics may, in the last
+    float32 bit (so a sample within rounding of a histogram edge can count in
+    the neighbouring bin).
     """
 
     def __init__(self, lanes: list[int], dense: list[list[Any]], activations: list[str]) -> None:
