@@ -91,15 +91,18 @@ def load_lane_weights(spec: RunSpec, lane_index: int, path: Path) -> list[np.nda
     return model.get_weights()
 
 
+def _softmax(z: np.ndarray) -> np.ndarray:
+    """Across a sample's units, not unit by unit."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 _NUMPY_ACTIVATIONS = {
     "linear": lambda z: z,
     "tanh": np.tanh,
     "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
     "relu": lambda z: np.maximum(z, 0.0),
-    # Across a sample's units, not unit by unit.
-    "softmax": lambda z: np.exp(z - z.max(axis=1, keepdims=True)) / np.exp(z - z.max(axis=1, keepdims=True)).sum(
-        axis=1, keepdims=True
-    ),
+    "softmax": _softmax,
 }
 
 

@@ -1,4 +1,7 @@
-"""Lanes of one architecture are probed as one stack: fewer ops traced, the same numbers per lane."""
+"""Lanes of one architecture are probed as one stack: fewer ops traced, the same numbers per lane.
+
+Also XLA, which long runs are compiled with: it must compile the stacks and agree with graph mode.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,9 @@ import numpy as np
 import pytest
 from engine_kit import assert_reports_identical, lane, layer, make_spec, run_all, stacked
 
+from gradviz.engine.runtime import import_tensorflow
 from gradviz.engine.spec import RunSpec
-from gradviz.engine.trainer import _Lockstep, check_run
+from gradviz.engine.trainer import _Lockstep, check_run, iter_run
 
 pytestmark = pytest.mark.usefixtures("tf")
 
@@ -28,7 +32,7 @@ def spec_of(lanes: list[dict]) -> RunSpec:
 
 def traced_ops(spec: RunSpec) -> int:
     """Operations in the graph of a run's epoch function, outside its training loop (which is per lane)."""
-    tf = pytest.importorskip("tensorflow")
+    tf = import_tensorflow()
     run = _Lockstep(spec, check_run(spec), None, jit=False)
     try:
         perm = tf.constant(np.arange(run.n, dtype=np.int32))
@@ -62,8 +66,6 @@ def test_a_lane_trains_the_same_alone_and_in_a_stack_of_three() -> None:
 
 def test_xla_gives_the_numbers_of_graph_mode() -> None:
     # Long runs are compiled with XLA (see _JIT_MIN_EPOCHS): the stacked probes must compile and agree.
-    from gradviz.engine.trainer import iter_run
-
     spec = spec_of([lane(f"l{i}", NET, opt) for i, opt in enumerate(OPTIMIZERS[:3])] + [
         lane("softmax", [layer(5, "softmax"), layer(1)], OPTIMIZERS[0])])
     graph = list(iter_run(spec, jit=False))
