@@ -48,24 +48,32 @@ class Preparation:
     lanes: int
 
     @property
+    def phase(self) -> str:
+        """``building``, ``training`` or ``probes`` (tracing's two halves), or ``compiling``."""
+        if self.stage == "tracing":
+            return "training" if self.done <= self.lanes else "probes"
+        return self.stage
+
+    @property
+    def lane(self) -> int:
+        """The lane the phase is at, from 1 (``compiling``: the last)."""
+        return self.done - self.lanes if self.phase == "probes" else min(self.done, self.lanes)
+
+    @property
     def fraction(self) -> float:
         """Of the whole preparation, 0–1, by where the lab's time goes.
 
         Measured on the lab: building its models takes about 15 % of the
         time, tracing the training steps 50 %, the probes (traced a stack of
         lanes at a time) 5 %, and compiling, of which nothing finer is known,
-        the last 30 %.
+        the last 30 % (it shows where the probes end).
         """
-        lanes = max(self.lanes, 1)
-        if self.stage == "building":
-            start, width, part = 0.0, 0.15, self.done / max(self.total, 1)
-        elif self.stage == "tracing" and self.done <= self.lanes:
-            start, width, part = 0.15, 0.5, self.done / lanes
-        elif self.stage == "tracing":
-            start, width, part = 0.65, 0.05, min(self.done - self.lanes, lanes) / lanes
-        else:
-            start, width, part = 0.65, 0.05, 1.0  # where the probes end
-        return start + width * part
+        start, width = _PHASE_SPANS[self.phase]
+        return start + width * min(self.lane, self.lanes) / max(self.lanes, 1)
+
+
+# Where each phase starts in Preparation.fraction, and its width.
+_PHASE_SPANS = {"building": (0.0, 0.15), "training": (0.15, 0.5), "probes": (0.65, 0.05), "compiling": (0.65, 0.05)}
 
 
 @dataclass(frozen=True, slots=True)

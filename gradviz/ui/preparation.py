@@ -16,12 +16,9 @@ def preparation_message(preparation: Preparation) -> str:
     'Preparing the first epoch: TensorFlow is building the probes of lane 4 of 36… Later epochs are quick.'
     """
     p = preparation
-    if p.stage == "building":
-        what = f"creating the model of lane {p.done} of {p.total}"
-    elif p.stage == "tracing" and p.done <= p.lanes:
-        what = f"TensorFlow is building the training step of lane {p.done} of {p.lanes}"
-    elif p.stage == "tracing":
-        what = f"TensorFlow is building the probes of lane {p.done - p.lanes} of {p.lanes}"
-    else:
-        what = f"TensorFlow is compiling the {p.lanes} lanes' training step"
+    what = {
+        "building": f"creating the model of lane {p.lane} of {p.lanes}",
+        "training": f"TensorFlow is building the training step of lane {p.lane} of {p.lanes}",
+        "probes": f"TensorFlow is building the probes of lane {p.lane} of {p.lanes}",
+    }.get(p.phase, f"TensorFlow is compiling the {p.lanes} lanes' training step")
     return f"Preparing the first epoch: {what}… Later epochs are quick."
