@@ -15,7 +15,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFontMetrics, QPalette, QPen
-from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsView, QLabel, QVBoxLayout, QWidget
 
 from gradviz.engine.history import RunHistory
 from gradviz.ui.theme import LIGHT, Theme, lane_color, lane_pen, superscript
@@ -339,6 +339,9 @@ class Panel(QWidget):
     def _new_view(self) -> pg.GraphicsLayoutWidget:
         """A graphics canvas whose background follows the theme."""
         view = pg.GraphicsLayoutWidget()
+        # pyqtgraph caches the background as a pixmap the size of the view; ours
+        # is a flat fill, so the cache saved nothing and kept 1-2 MB per view.
+        view.setCacheMode(QGraphicsView.CacheModeFlag.CacheNone)
         view.ci.setContentsMargins(4, 4, 4, 4)
         view.ci.setSpacing(6)
         self._views.append(view)
