@@ -781,6 +781,8 @@ class RunController(QObject):
         for panel in self._panels:
             if panel.isVisible():
                 self._bind(panel)
+            else:  # the last run's items and numbers would stay in memory until it is shown
+                panel.unbind()
         self.history_started.emit(history)
 
     def _bind(self, panel: Panel) -> None:

@@ -27,10 +27,14 @@ class FakePanel:
         self.bound: list[RunHistory] = []
         self.rendered: list[int] = []
         self.lane_visibility: dict[int, bool] = {}
+        self.unbound = 0  # times told to let go of its run
 
     def bind(self, history: RunHistory) -> None:
         self.bound.append(history)
         self.lane_visibility = {}
+
+    def unbind(self) -> None:
+        self.unbound += 1
 
     def render(self, epoch: int) -> None:
         self.rendered.append(epoch)
@@ -98,9 +102,16 @@ def test_play_records_every_epoch_and_renders_the_last(qtbot, make_controller, t
     qtbot.waitUntil(lambda: bool(panel.rendered) and panel.rendered[-1] == 8, timeout=5000)
     assert hidden.rendered == []  # hidden panels are never drawn ...
     assert hidden.bound == []  # ... nor built: their plot items wait until they are shown
+    assert hidden.unbound == 1  # and whatever run they showed before is let go
+    assert panel.unbound == 0
     hidden.visible = True
     controller.render_now()
     assert hidden.bound == [history] and hidden.rendered == [8]
+    panel.visible = False
+    controller.reset()  # a new history: the panel now off screen lets go of this one
+    qtbot.waitUntil(lambda: controller.history not in (None, history), timeout=RUN_TIMEOUT_MS)
+    assert panel.unbound == 1 and hidden.unbound == 1
+    assert hidden.bound[-1] is controller.history
     # Coalesced: far fewer frames than epochs would be allowed, never more.
     assert len(panel.rendered) <= len(recorded)
 

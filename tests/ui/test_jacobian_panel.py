@@ -7,6 +7,7 @@ import functools
 import numpy as np
 import pyqtgraph as pg
 import pytest
+from panel_checks import assert_unbind_frees_everything
 from synthetic import (
     LaneDef,
     SyntheticRun,
@@ -255,3 +256,7 @@ def test_many_lanes_leave_the_lane_legend_out(make_panel) -> None:
     lane_names = {label.text for legend in panel._legends for _sample, label in legend.items}
     assert "lane 0" not in lane_names
     assert "14 lanes" in panel._caption.text()
+
+
+def test_unbind_lets_go_of_the_run_and_its_items(make_panel, history) -> None:
+    assert_unbind_frees_everything(make_panel(history, 20), history, 20)

@@ -6,6 +6,7 @@ import functools
 
 import numpy as np
 import pytest
+from panel_checks import assert_unbind_frees_everything
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from synthetic import lab_history, lab_loss, lab_reports, make_broken_history, race_history
@@ -262,3 +263,7 @@ def test_font_scale_and_theme(make_panel, history) -> None:
     panel.render(2)
     with pytest.raises(ValueError):
         LabPanel(decades=0)
+
+
+def test_unbind_lets_go_of_the_run_and_its_items(make_panel, history) -> None:
+    assert_unbind_frees_everything(make_panel(history, 8), history, 8)

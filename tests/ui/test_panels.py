@@ -12,6 +12,7 @@ import pyqtgraph as pg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from panel_checks import assert_unbind_frees_everything
 from synthetic import LaneDef, SyntheticRun, make_broken_history, make_history
 
 from gradviz.engine.history import RunHistory
@@ -75,6 +76,11 @@ def test_render_only_updates_items(cls, make_panel, history) -> None:
     for epoch in (200, 3, 0, 150, 999, -5):
         panel.render(epoch)
     assert [len(plot.items) for plot in panel._plots] == counts
+
+
+@pytest.mark.parametrize("cls", PANELS)
+def test_unbind_lets_go_of_the_run_and_its_items(cls, make_panel, history) -> None:
+    assert_unbind_frees_everything(make_panel(cls, history, 30), history, 30)
 
 
 @pytest.mark.parametrize("cls", PANELS)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from panel_checks import assert_unbind_frees_everything
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
@@ -221,3 +222,7 @@ def test_figures(function, size) -> None:
     (path,) = render_figures(hist, out, size, panels=[SurfacePanel], epoch=epochs // 2)
     image = QImage(str(path))
     assert (image.width(), image.height()) == size
+
+
+def test_unbind_lets_go_of_the_run_and_its_items(make_panel, ravine) -> None:
+    assert_unbind_frees_everything(make_panel(ravine, 40), ravine, 40)

@@ -82,17 +82,7 @@ class ActivationsPanel(Panel):
         self._layout.addWidget(splitter, 1)
         self._caption = self._add_caption("")
         self._layout.addWidget(self._caption)
-        self._shown_layers: list[int] = []
-        self._hist_plots: list[pg.PlotItem] = []
-        self._hist_curves: list[list[pg.PlotDataItem]] = []  # [shown layer][lane]
-        self._var_curves: list[pg.PlotDataItem] = []
-        self._frac_bars: list[pg.BarGraphItem] = []
-        # The lane's marker on top of each of its bars, and its legend sample (not colour alone).
-        self._frac_tops: list[pg.ScatterPlotItem] = []
-        self._frac_samples: list[pg.PlotDataItem] = []
-        self._frac_kind: np.ndarray = np.zeros((0, 0), dtype=np.int8)  # 1 saturation, 2 dead, 0 n/a
-        self._var_plot: pg.PlotItem | None = None
-        self._frac_plot: pg.PlotItem | None = None
+        self._forget_items()
 
     # public extras -------------------------------------------------------
 
@@ -124,6 +114,19 @@ class ActivationsPanel(Panel):
         return self._frac_plot
 
     # building ------------------------------------------------------------
+
+    def _forget_items(self) -> None:
+        self._shown_layers: list[int] = []
+        self._hist_plots: list[pg.PlotItem] = []
+        self._hist_curves: list[list[pg.PlotDataItem]] = []  # [shown layer][lane]
+        self._var_curves: list[pg.PlotDataItem] = []
+        self._frac_bars: list[pg.BarGraphItem] = []
+        # The lane's marker on top of each of its bars, and its legend sample (not colour alone).
+        self._frac_tops: list[pg.ScatterPlotItem] = []
+        self._frac_samples: list[pg.PlotDataItem] = []
+        self._frac_kind: np.ndarray = np.zeros((0, 0), dtype=np.int8)  # 1 saturation, 2 dead, 0 n/a
+        self._var_plot: pg.PlotItem | None = None
+        self._frac_plot: pg.PlotItem | None = None
 
     def _bind(self, history: RunHistory) -> None:
         layout = history.layout

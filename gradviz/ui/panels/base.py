@@ -127,8 +127,9 @@ class DecadeAxis(pg.AxisItem):
 class Panel(QWidget):
     """Base class of the live panels.
 
-    Subclasses set :attr:`title` and :attr:`name` and implement ``_bind`` and
-    ``_render``; this class clamps the epoch, keeps the header, lane
+    Subclasses set :attr:`title` and :attr:`name`, implement ``_bind`` and
+    ``_render``, and ``_forget_items`` if they keep references to what
+    ``_bind`` created; this class clamps the epoch, keeps the header, lane
     visibility, font scale and theme.
 
     Parameters
@@ -201,13 +202,27 @@ class Panel(QWidget):
         self._history = history
         self._epoch = history.first_epoch if len(history) else 0
         self._lane_visible = [True] * history.layout.n_lanes
-        self._plots = []
-        self._labels = {}
-        self._titles = {}
-        self._legends = []
-        self._grids = {}
+        self._clear_plots()
         self._bind(history)
         self._apply_style()
+        self._update_header()
+
+    def unbind(self) -> None:
+        """Let go of the run shown last, its history and every plot item, until the next :meth:`bind`.
+
+        For a panel off screen when a new run starts: it would be bound anew
+        before it is shown anyway, and meanwhile the old run's items and
+        numbers would only take memory.
+        """
+        if self._history is None:
+            return
+        for view in self._views:
+            view.clear()
+        self._history = None
+        self._epoch = 0
+        self._lane_visible = []
+        self._clear_plots()
+        self._forget_items()
         self._update_header()
 
     def render(self, epoch: int) -> None:
@@ -335,6 +350,16 @@ class Panel(QWidget):
                 f"&nbsp;&nbsp;·&nbsp;&nbsp;{self._epoch_text(self._epoch)}</span>"
             )
         self._header.setText(text)
+
+    def _clear_plots(self) -> None:
+        self._plots = []
+        self._labels = {}
+        self._titles = {}
+        self._legends = []
+        self._grids = {}
+
+    def _forget_items(self) -> None:
+        """Drop the references to plot items (and what they drew) that :meth:`_bind` created."""
 
     def _new_view(self) -> pg.GraphicsLayoutWidget:
         """A graphics canvas whose background follows the theme."""

@@ -59,18 +59,7 @@ class GradientsPanel(Panel):
         self._layout.addWidget(self._view, 1)
         self._caption = self._add_caption("")
         self._layout.addWidget(self._caption)
-        self._images: list[pg.ImageItem] = []
-        self._heat_plots: list[pg.PlotItem] = []
-        self._bars: list[pg.BarGraphItem] = []
-        self._floor_marks: list[pg.ScatterPlotItem] = []
-        # The lane's marker on top of each of its bars, and its legend sample:
-        # bars would otherwise tell lanes apart by colour alone.
-        self._tops: list[pg.ScatterPlotItem] = []
-        self._samples: list[pg.PlotDataItem] = []
-        self._color_bar: pg.ColorBarItem | None = None
-        self._bar_plot: pg.PlotItem | None = None
-        self._cache = np.empty((0, 0, 0), dtype=np.float32)
-        self._cached_rows = 0
+        self._forget_items()
         self._bar_top = hi
 
     # public extras -------------------------------------------------------
@@ -107,6 +96,20 @@ class GradientsPanel(Panel):
         return self._floor_marks[lane]
 
     # building ------------------------------------------------------------
+
+    def _forget_items(self) -> None:
+        self._images: list[pg.ImageItem] = []
+        self._heat_plots: list[pg.PlotItem] = []
+        self._bars: list[pg.BarGraphItem] = []
+        self._floor_marks: list[pg.ScatterPlotItem] = []
+        # The lane's marker on top of each of its bars, and its legend sample:
+        # bars would otherwise tell lanes apart by colour alone.
+        self._tops: list[pg.ScatterPlotItem] = []
+        self._samples: list[pg.PlotDataItem] = []
+        self._color_bar: pg.ColorBarItem | None = None
+        self._bar_plot: pg.PlotItem | None = None
+        self._cache = np.empty((0, 0, 0), dtype=np.float32)
+        self._cached_rows = 0
 
     def _bind(self, history: RunHistory) -> None:
         layout = history.layout

@@ -105,19 +105,7 @@ class JacobiansPanel(Panel):
         self._layout.addWidget(self._view, 1)
         self._caption = self._add_caption("")
         self._layout.addWidget(self._caption)
-        self._product_plot: pg.PlotItem | None = None
-        self._sigma_plot: pg.PlotItem | None = None
-        self._product: list[pg.PlotDataItem] = []
-        self._measured: list[pg.PlotDataItem] = []
-        self._product_marks: list[pg.PlotDataItem] = []
-        self._sigma_max: list[pg.PlotDataItem] = []
-        self._spread: list[pg.PlotDataItem] = []
-        self._sigma_marks: list[pg.PlotDataItem] = []
-        self._key: list[pg.PlotDataItem] = []
-        self._unit_line: pg.InfiniteLine | None = None
-        self._product_range = _GrowingRange(-1.0, 0.0)
-        self._sigma_range = _GrowingRange(-1.0, 1.0)
-        self._offsets = np.zeros(0)
+        self._forget_items()
 
     # public extras -------------------------------------------------------
 
@@ -165,6 +153,21 @@ class JacobiansPanel(Panel):
         return self._sigma_marks[lane]
 
     # building ------------------------------------------------------------
+
+    def _forget_items(self) -> None:
+        self._product_plot: pg.PlotItem | None = None
+        self._sigma_plot: pg.PlotItem | None = None
+        self._product: list[pg.PlotDataItem] = []
+        self._measured: list[pg.PlotDataItem] = []
+        self._product_marks: list[pg.PlotDataItem] = []
+        self._sigma_max: list[pg.PlotDataItem] = []
+        self._spread: list[pg.PlotDataItem] = []
+        self._sigma_marks: list[pg.PlotDataItem] = []
+        self._key: list[pg.PlotDataItem] = []
+        self._unit_line: pg.InfiniteLine | None = None
+        self._product_range = _GrowingRange(-1.0, 0.0)
+        self._sigma_range = _GrowingRange(-1.0, 1.0)
+        self._offsets = np.zeros(0)
 
     def _bind(self, history: RunHistory) -> None:
         layout = history.layout

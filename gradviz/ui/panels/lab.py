@@ -96,20 +96,7 @@ class LabPanel(Panel):
         self._caption = self._add_caption("")
         self._layout.addWidget(self._caption)
 
-        self._grid: LabGrid | None = None
-        self._plot: pg.PlotItem | None = None
-        self._image: pg.ImageItem | None = None
-        self._color_bar: pg.ColorBarItem | None = None
-        self._texts: list[list[pg.TextItem]] = []
-        self._hatches: list[list[QGraphicsRectItem]] = []
-        self._selection: QGraphicsRectItem | None = None
-        self._separators: pg.PlotCurveItem | None = None
-        self._selected_lane: int | None = None
-        self._levels: tuple[float, float] | None = None
-        self._values = np.zeros((0, 0))
-        self._diverged_at = np.zeros((0, 0), dtype=int)
-        self._hover_lane: int | None = None
-        self._text_state: list[list[tuple[str, str, str | None] | None]] = []
+        self._forget_items()
         lut = pg.colormap.get(_COLORMAP).getLookupTable(0.0, 1.0, 256, mode="float")
         # Relative luminance of each colour: dark text on the bright end, white on the dark end.
         self._text_is_dark = (0.2126 * lut[:, 0] + 0.7152 * lut[:, 1] + 0.0722 * lut[:, 2]) > 0.45
@@ -204,6 +191,22 @@ class LabPanel(Panel):
         self._place_selection()
 
     # building ------------------------------------------------------------
+
+    def _forget_items(self) -> None:
+        self._grid: LabGrid | None = None
+        self._plot: pg.PlotItem | None = None
+        self._image: pg.ImageItem | None = None
+        self._color_bar: pg.ColorBarItem | None = None
+        self._texts: list[list[pg.TextItem]] = []
+        self._hatches: list[list[QGraphicsRectItem]] = []
+        self._selection: QGraphicsRectItem | None = None
+        self._separators: pg.PlotCurveItem | None = None
+        self._selected_lane: int | None = None
+        self._levels: tuple[float, float] | None = None
+        self._values = np.zeros((0, 0))
+        self._diverged_at = np.zeros((0, 0), dtype=int)
+        self._hover_lane: int | None = None
+        self._text_state: list[list[tuple[str, str, str | None] | None]] = []
 
     def _bind(self, history: RunHistory) -> None:
         self._view.clear()

@@ -113,26 +113,9 @@ class RacePanel(Panel):
         self._auto_threshold = threshold is None
         self._threshold = 0.02 if threshold is None else float(threshold)
         self._log = True
-        self._curves: list[pg.PlotDataItem] = []
-        self._edit_marks: list[pg.PlotDataItem] = []
-        self._diverge_marks: list[pg.PlotDataItem] = []
-        self._fits: list[pg.PlotDataItem] = []
-        # Each lane's marker symbol on a few points of its curves, and its legend sample.
-        # Plain scatter items: a PlotDataItem with symbols cost four times as
-        # much to update, and these change in every frame.
-        self._marks: list[pg.ScatterPlotItem] = []
-        self._fit_marks: list[pg.ScatterPlotItem] = []
-        self._samples: list[pg.PlotDataItem] = []
+        self._forget_items()
         self._mark_step = 1
-        self._edit_labels: list[pg.TextItem] = []
-        self._data_points: pg.ScatterPlotItem | None = None
-        self._threshold_line: pg.InfiniteLine | None = None
-        self._loss_plot: pg.PlotItem | None = None
         self._follow_y = True  # the loss axis fits the curves until the learner pans or zooms
-        self._fit_plot: pg.PlotItem | None = None
-        self._legend: pg.LegendItem | None = None
-        self._rows: list[LeaderboardRow] = []
-        self._icons: list = []
 
         controls = QHBoxLayout()
         controls.setContentsMargins(0, 0, 0, 0)
@@ -283,6 +266,26 @@ class RacePanel(Panel):
     def _on_threshold_box_change(self, value: float) -> None:
         self._auto_threshold = False  # the user chose one: keep it across runs
         self.set_threshold(value)
+
+    def _forget_items(self) -> None:
+        self._curves: list[pg.PlotDataItem] = []
+        self._edit_marks: list[pg.PlotDataItem] = []
+        self._diverge_marks: list[pg.PlotDataItem] = []
+        self._fits: list[pg.PlotDataItem] = []
+        # Each lane's marker symbol on a few points of its curves, and its legend sample.
+        # Plain scatter items: a PlotDataItem with symbols cost four times as
+        # much to update, and these change in every frame.
+        self._marks: list[pg.ScatterPlotItem] = []
+        self._fit_marks: list[pg.ScatterPlotItem] = []
+        self._samples: list[pg.PlotDataItem] = []
+        self._edit_labels: list[pg.TextItem] = []
+        self._data_points: pg.ScatterPlotItem | None = None
+        self._threshold_line: pg.InfiniteLine | None = None
+        self._loss_plot: pg.PlotItem | None = None
+        self._fit_plot: pg.PlotItem | None = None
+        self._legend: pg.LegendItem | None = None
+        self._rows: list[LeaderboardRow] = []
+        self._icons: list = []
 
     def _bind(self, history: RunHistory) -> None:
         layout = history.layout

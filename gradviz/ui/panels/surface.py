@@ -97,21 +97,7 @@ class SurfacePanel(Panel):
         self._caption = self._add_caption("")
         self._layout.addWidget(self._caption)
 
-        self._surface: SurfaceInfo | None = None
-        self._surface_plot: pg.PlotItem | None = None
-        self._loss_plot: pg.PlotItem | None = None
-        self._image: pg.ImageItem | None = None
-        self._levels: tuple[float, float] = (0.0, 1.0)
-        self._contour_levels: np.ndarray = _EMPTY
-        self._contours: list[pg.IsocurveItem] = []
-        self._minima: pg.ScatterPlotItem | None = None
-        self._start: pg.ScatterPlotItem | None = None
-        self._paths: list[pg.PlotDataItem] = []
-        self._heads: list[pg.PlotDataItem] = []
-        self._diverge_marks: list[pg.PlotDataItem] = []
-        self._curves: list[pg.PlotDataItem] = []
-        self._samples: list[pg.PlotDataItem] = []
-        self._legend: pg.LegendItem | None = None
+        self._forget_items()
         self._log = True
         self._f_min = 0.0
         self._eps = 1.0
@@ -205,6 +191,23 @@ class SurfacePanel(Panel):
         return (x, y)
 
     # building ------------------------------------------------------------
+
+    def _forget_items(self) -> None:
+        self._surface: SurfaceInfo | None = None
+        self._surface_plot: pg.PlotItem | None = None
+        self._loss_plot: pg.PlotItem | None = None
+        self._image: pg.ImageItem | None = None
+        self._levels: tuple[float, float] = (0.0, 1.0)
+        self._contour_levels: np.ndarray = _EMPTY
+        self._contours: list[pg.IsocurveItem] = []
+        self._minima: pg.ScatterPlotItem | None = None
+        self._start: pg.ScatterPlotItem | None = None
+        self._paths: list[pg.PlotDataItem] = []
+        self._heads: list[pg.PlotDataItem] = []
+        self._diverge_marks: list[pg.PlotDataItem] = []
+        self._curves: list[pg.PlotDataItem] = []
+        self._samples: list[pg.PlotDataItem] = []
+        self._legend: pg.LegendItem | None = None
 
     def _bind(self, history: RunHistory) -> None:
         self._surface_view.clear()
