@@ -14,14 +14,27 @@ graphs are traced its entries can go when the run does.  Once the window
 has collected them, :func:`return_free_memory` hands the memory back to the
 system, so its footprint follows the lesson on screen rather than the largest
 one shown so far.
+
+Python's own small-object allocator (pymalloc) cannot do that for the Python
+objects of a trace: it returns memory to the system one 1 MiB arena at a time,
+and only once every block in the arena is free.  A trace creates tens of
+megabytes of short-lived objects (the lab's: about 40), and TensorFlow's C
+code allocates and keeps a few small objects meanwhile, one or two in each
+new arena, so after the lab about 40 arenas stayed resident for good.
+:func:`system_heap` has the objects created while a run is built and traced
+allocated by the C library instead, whose free pages go back to the system
+one page at a time.
 """
 
 from __future__ import annotations
 
 import ctypes
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-__all__ = ["custom_gradient_names", "forget_custom_gradients", "return_free_memory"]
+__all__ = ["custom_gradient_names", "forget_custom_gradients", "python_heap", "return_free_memory", "system_heap"]
 
 _PREFIX = "CustomGradient-"
 
@@ -65,3 +78,92 @@ def return_free_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # another C library (musl): nothing to do
         pass
+
+
+class _Allocator(ctypes.Structure):
+    """CPython's ``PyMemAllocatorEx``: a context pointer and four C functions."""
+
+    _fields_ = [("ctx", ctypes.c_void_p), ("malloc", ctypes.c_void_p), ("calloc", ctypes.c_void_p),
+                ("realloc", ctypes.c_void_p), ("free", ctypes.c_void_p)]
+
+
+_RAW, _MEM, _OBJ = 0, 1, 2  # PyMemAllocatorDomain
+_heap_lock = threading.Lock()
+_heap_users = 0
+_heap_swap: dict[int, tuple[_Allocator, _Allocator]] | None = None  # domain: (pymalloc's, the system heap's)
+
+
+def _get_allocator(domain: int) -> _Allocator:
+    allocator = _Allocator()
+    ctypes.pythonapi.PyMem_GetAllocator(ctypes.c_int(domain), ctypes.byref(allocator))
+    return allocator
+
+
+def _set_allocator(domain: int, allocator: _Allocator) -> None:
+    ctypes.pythonapi.PyMem_SetAllocator(ctypes.c_int(domain), ctypes.byref(allocator))
+
+
+def _same(a: _Allocator, b: _Allocator) -> bool:
+    return all(getattr(a, name) == getattr(b, name) for name, _ in _Allocator._fields_)
+
+
+def _system_heap_swap() -> dict[int, tuple[_Allocator, _Allocator]] | None:
+    """pymalloc's allocators and their system-heap twins, or None where the swap is not safe or not needed."""
+    if not sys.platform.startswith("linux") or sys.implementation.name != "cpython":
+        return None
+    raw = _get_allocator(_RAW)
+    swap = {}
+    for domain in (_MEM, _OBJ):
+        current = _get_allocator(domain)
+        # A context means something wraps pymalloc (tracemalloc, the debug
+        # hooks of PYTHONMALLOC=debug or -X dev); the raw allocator's own
+        # functions mean PYTHONMALLOC=malloc already.  Leave both alone.
+        if current.ctx or current.malloc == raw.malloc:
+            return None
+        # New blocks from the C library; pymalloc's free and realloc stay,
+        # because they hand any block outside pymalloc's arenas to the C
+        # library: a block from either side can be freed whichever is installed.
+        swap[domain] = (current, _Allocator(None, raw.malloc, raw.calloc, current.realloc, current.free))
+    return swap
+
+
+def python_heap() -> str:
+    """Where Python's objects come from now: ``"pymalloc"``, ``"system"`` (the C library) or ``"hooked"``.
+
+    ``"hooked"``: something wraps the allocator (tracemalloc, debug hooks).
+    """
+    raw, objects = _get_allocator(_RAW), _get_allocator(_OBJ)
+    if objects.ctx:
+        return "hooked"
+    return "system" if objects.malloc == raw.malloc else "pymalloc"
+
+
+@contextmanager
+def system_heap() -> Iterator[None]:
+    """Allocate Python objects from the C library's heap, not pymalloc's arenas, while this lasts.
+
+    For building and tracing a run: its graph's objects then leave no arena
+    pinned behind when they go (see the module's notes).  Process-wide (the
+    GUI thread's objects come from the C library meanwhile too, which costs
+    a little speed and nothing else); nested and concurrent uses count, and
+    pymalloc comes back when the last one ends.  Where the swap is unsafe
+    (another allocator or a tracer installed) it does nothing.
+    """
+    global _heap_users, _heap_swap
+    with _heap_lock:
+        if _heap_users == 0:
+            _heap_swap = _system_heap_swap()
+            for domain, (_, heap) in (_heap_swap or {}).items():
+                _set_allocator(domain, heap)
+        _heap_users += 1
+    try:
+        yield
+    finally:
+        with _heap_lock:
+            _heap_users -= 1
+            if _heap_users == 0:
+                for domain, (pymalloc, heap) in (_heap_swap or {}).items():
+                    # Only if nobody (tracemalloc.start()) installed a hook on top meanwhile.
+                    if _same(_get_allocator(domain), heap):
+                        _set_allocator(domain, pymalloc)
+                _heap_swap = None

@@ -28,7 +28,7 @@ import numpy as np
 from gradviz.engine.control import PendingEdit, RunControl
 from gradviz.engine.datasets import Dataset, make_dataset
 from gradviz.engine.errors import SpecError
-from gradviz.engine.graph_memory import custom_gradient_names, forget_custom_gradients
+from gradviz.engine.graph_memory import custom_gradient_names, forget_custom_gradients, system_heap
 from gradviz.engine.jacobians import JACOBIAN_PROBES, jacobian_stats, probe_input
 from gradviz.engine.models import build_model, layer_seed
 from gradviz.engine.registry import (
@@ -469,6 +469,7 @@ class _Lockstep:
         self._epoch_fn = self.tf.function(self._epoch, jit_compile=self.jit, autograph=False)
         self._train_fn = self.tf.function(self._train_chunk, jit_compile=self.jit, autograph=False)
         self._range_fn = self.tf.function(self._ranges, autograph=False)
+        self.untraced = True  # until a training epoch has run: the calls until then trace
 
     def _traced(self, step: int, stage: str = "tracing") -> None:
         # Two trace steps per lane: its training step, then its probes (the
@@ -661,7 +662,8 @@ class _Lockstep:
     def set_hist_edges(self, edges: np.ndarray | None = None) -> np.ndarray:
         """Fix the histogram bins: ``edges`` if given, else from the activations now."""
         if edges is None:
-            lo, hi = self._range_fn()
+            with system_heap():  # traced at the first call: see graph_memory
+                lo, hi = self._range_fn()
             edges = _hist_edges(self.spec, lo.numpy(), hi.numpy())
         ranges = np.stack([edges[..., 0], edges[..., -1]], axis=-1)
         self.hist_range.assign(np.nan_to_num(ranges, nan=0.0).astype(np.float32))
@@ -673,6 +675,14 @@ class _Lockstep:
         ``perm=None`` probes without training (epoch 0).  Returns ``None`` if
         the run was stopped part-way through the epoch.
         """
+        if not self.untraced:
+            return self._run_epoch(perm, control)
+        with system_heap():  # the trace's objects: see graph_memory
+            probes = self._run_epoch(perm, control)
+        self.untraced = perm is None or probes is None
+        return probes
+
+    def _run_epoch(self, perm: np.ndarray | None, control: RunControl) -> dict[str, Any] | None:
         tf = self.tf
         if perm is None:
             perm_t, first = tf.constant(np.arange(self.n, dtype=np.int32)), self.n_batches
@@ -816,7 +826,8 @@ def iter_run(
         check_resume(spec, resume)
         initial_weights = [list(lane) for lane in resume.weights]
         start = resume.epoch
-    run = _acquire(spec, data, initial_weights, jit, _stoppable(control))
+    with system_heap():  # building the models: see graph_memory
+        run = _acquire(spec, data, initial_weights, jit, _stoppable(control))
     folders = lane_folder_names(spec.lane_names)
     finished = abandoned = False
     try:
