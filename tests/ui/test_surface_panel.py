@@ -226,3 +226,21 @@ def test_figures(function, size) -> None:
 
 def test_unbind_lets_go_of_the_run_and_its_items(make_panel, ravine) -> None:
     assert_unbind_frees_everything(make_panel(ravine, 40), ravine, 40)
+
+
+def test_legend_wraps_to_fit_a_narrow_canvas_with_large_fonts(make_panel, ravine, qtbot) -> None:
+    # Presentation fonts at 1024×768: six entries in one row ran past the canvas's edge.
+    panel = make_panel(ravine, 40)
+    panel.show()
+    qtbot.waitExposed(panel)
+    legend, view = panel._legend, panel._surface_view
+    assert legend.columnCount == 6  # 1280 wide, normal fonts: one row
+    panel.set_font_scale(1.8)
+    panel.resize(1000, 700)
+    qtbot.waitUntil(lambda: legend.columnCount < 6)
+    qtbot.waitUntil(lambda: view.centralWidget.geometry().width() <= view.width())  # nothing runs past the edge
+    content = legend.layout.effectiveSizeHint(Qt.SizeHint.MinimumSize).width()
+    assert content <= view.width()
+    panel.set_font_scale(1.0)
+    panel.resize(1280, 800)
+    qtbot.waitUntil(lambda: legend.columnCount == 6)

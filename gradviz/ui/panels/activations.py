@@ -197,9 +197,7 @@ class ActivationsPanel(Panel):
         var.setXRange(0.5, n_layers + 0.5, padding=0)
         var.enableAutoRange(x=False, y=True)
         # Below the plot, not on it: variance curves can sit in any corner.
-        legend = pg.LegendItem(colCount=min(layout.n_lanes, 3))
-        self._side_view.ci.addItem(legend, row=1, col=0)
-        self._legends.append(legend)
+        legend = self._add_row_legend(self._side_view, row=1, columns=min(layout.n_lanes, 3))
         self._var_curves = []
         for lane, lane_name in enumerate(layout.lane_names):
             color = lane_color(lane, t)

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QColor, QFontMetrics, QPalette, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsView, QLabel, QVBoxLayout, QWidget
 
@@ -155,6 +155,8 @@ class Panel(QWidget):
         self._labels: dict[tuple[int, str], str] = {}
         self._titles: dict[int, str] = {}
         self._legends: list[pg.LegendItem] = []
+        # Legends in a row of their own under a plot: (legend, its canvas, most columns).
+        self._row_legends: list[tuple[pg.LegendItem, pg.GraphicsView, int]] = []
         self._grids: dict[int, tuple[bool, bool]] = {}
         self._captions: list[QLabel] = []
         self._views: list[pg.GraphicsView] = []
@@ -356,6 +358,7 @@ class Panel(QWidget):
         self._labels = {}
         self._titles = {}
         self._legends = []
+        self._row_legends = []
         self._grids = {}
 
     def _forget_items(self) -> None:
@@ -367,6 +370,7 @@ class Panel(QWidget):
         # pyqtgraph caches the background as a pixmap the size of the view; ours
         # is a flat fill, so the cache saved nothing and kept 1-2 MB per view.
         view.setCacheMode(QGraphicsView.CacheModeFlag.CacheNone)
+        view.installEventFilter(self)  # its resizes fit the legends in rows (eventFilter)
         view.ci.setContentsMargins(4, 4, 4, 4)
         view.ci.setSpacing(6)
         self._views.append(view)
@@ -401,6 +405,36 @@ class Panel(QWidget):
         height = max(30, round(QFontMetrics(t.font(self._font_scale, 1)).height() * 1.3))
         plot.titleLabel.setMaximumHeight(height)
         plot.layout.setRowFixedHeight(0, height)
+
+    def _add_row_legend(
+        self, view: pg.GraphicsLayoutWidget, row: int, columns: int, col: int = 0, colspan: int = 1,
+    ) -> pg.LegendItem:
+        """A legend in a row of ``view``'s layout: up to ``columns`` entries a row, fewer if they do not fit."""
+        legend = pg.LegendItem(colCount=max(1, columns))
+        view.ci.addItem(legend, row=row, col=col, colspan=colspan)
+        self._legends.append(legend)
+        self._row_legends.append((legend, view, max(1, columns)))
+        return legend
+
+    def _fit_row_legends(self) -> None:
+        # Presentation fonts on a narrow screen: six entries in one row ran past the canvas's edge.
+        for legend, view, most in self._row_legends:
+            if not legend.items or view.width() < 100:  # not laid out yet
+                continue
+            spacing = legend.layout.horizontalSpacing()
+            entries = [sample.boundingRect().width() + spacing + label.item.boundingRect().width()
+                       for sample, label in legend.items]
+            available = view.width() - 2 * _LEGEND_MARGIN
+            columns = min(most, len(entries))
+            while columns > 1 and _row_width(entries, columns, spacing) > available:
+                columns -= 1
+            legend.setColumnCount(columns)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # A canvas's new width is known here, before the canvas lays out its plots.
+        if event.type() == QEvent.Type.Resize and watched in self._views:
+            self._fit_row_legends()
+        return super().eventFilter(watched, event)
 
     def _add_legend(self, plot: pg.PlotItem, **kwargs: object) -> pg.LegendItem:
         legend = plot.addLegend(**kwargs)
@@ -453,6 +487,7 @@ class Panel(QWidget):
                 self._set_title(plot, title)
         for legend in self._legends:
             self._style_legend(legend)
+        self._fit_row_legends()
         for caption in self._captions:
             self._style_caption(caption)
         self._apply_palette()
@@ -489,6 +524,15 @@ class Panel(QWidget):
 
     def _lane_html(self, lane: int, text: str) -> str:
         return f"<span style='color:{lane_color(lane, self._theme).name()}'>{text}</span>"
+
+
+_LEGEND_MARGIN = 16  # the canvas's and the legend's own margins, each side
+
+
+def _row_width(entries: list[float], columns: int, spacing: float) -> float:
+    """Width of a legend laid out row by row in ``columns`` columns, each as wide as its widest entry."""
+    widths = [max(entries[j::columns]) for j in range(columns)]
+    return sum(widths) + spacing * (columns - 1)
 
 
 def layer_ticks(n_layers: int) -> list[tuple[float, str]]:

@@ -250,9 +250,7 @@ class JacobiansPanel(Panel):
         self._view.ci.addItem(unit, row=1, col=1)
         self._legends.extend([key, unit])
         if n <= self.MAX_LEGEND_LANES:
-            lanes = pg.LegendItem(colCount=min(n, 4))
-            self._view.ci.addItem(lanes, row=2, col=0, colspan=2)
-            self._legends.append(lanes)
+            lanes = self._add_row_legend(self._view, row=2, columns=min(n, 4), colspan=2)
             for lane, lane_name in enumerate(layout.lane_names):
                 lanes.addItem(self._product[lane], lane_name)
 

@@ -319,9 +319,7 @@ class RacePanel(Panel):
         plot.getViewBox().sigRangeChangedManually.connect(self._on_manual_range)
         # Below the plot, not on it: loss curves can be anywhere, so an inset
         # legend always ends up covering one of them.
-        legend = pg.LegendItem(colCount=min(layout.n_lanes, 6))
-        self._loss_view.ci.addItem(legend, row=1, col=0)
-        self._legends.append(legend)
+        legend = self._add_row_legend(self._loss_view, row=1, columns=min(layout.n_lanes, 6))
         self._legend = legend
         self._curves, self._edit_marks, self._diverge_marks = [], [], []
         self._marks, self._fit_marks, self._samples = [], [], []

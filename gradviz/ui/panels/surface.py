@@ -265,9 +265,7 @@ class SurfacePanel(Panel):
             iso.setParentItem(image)  # image pixels → view coordinates
             self._contours.append(iso)
 
-        legend = pg.LegendItem(colCount=min(layout.n_lanes + 2, 6))
-        self._surface_view.ci.addItem(legend, row=1, col=0)
-        self._legends.append(legend)
+        legend = self._add_row_legend(self._surface_view, row=1, columns=min(layout.n_lanes + 2, 6))
         self._legend = legend
         self._minima = pg.ScatterPlotItem(symbol="star", size=20)
         self._minima.setData(pos=np.asarray(surface.minima, dtype=float).reshape(-1, 2))
