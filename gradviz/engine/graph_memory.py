@@ -99,6 +99,10 @@ def _get_allocator(domain: int) -> _Allocator:
     return allocator
 
 
+def _has_allocator_api() -> bool:
+    return all(hasattr(ctypes.pythonapi, name) for name in ("PyMem_GetAllocator", "PyMem_SetAllocator"))
+
+
 def _set_allocator(domain: int, allocator: _Allocator) -> None:
     ctypes.pythonapi.PyMem_SetAllocator(ctypes.c_int(domain), ctypes.byref(allocator))
 
@@ -109,7 +113,7 @@ def _same(a: _Allocator, b: _Allocator) -> bool:
 
 def _system_heap_swap() -> dict[int, tuple[_Allocator, _Allocator]] | None:
     """pymalloc's allocators and their system-heap twins, or None where the swap is not safe or not needed."""
-    if not sys.platform.startswith("linux") or sys.implementation.name != "cpython":
+    if not sys.platform.startswith("linux") or sys.implementation.name != "cpython" or not _has_allocator_api():
         return None
     raw = _get_allocator(_RAW)
     swap = {}
@@ -132,6 +136,8 @@ def python_heap() -> str:
 
     ``"hooked"``: something wraps the allocator (tracemalloc, debug hooks).
     """
+    if not _has_allocator_api():
+        return "hooked"  # not ours to tell
     raw, objects = _get_allocator(_RAW), _get_allocator(_OBJ)
     if objects.ctx:
         return "hooked"
