@@ -49,8 +49,11 @@ def _spec_json() -> dict:
     }
 
 
-def _train(spec, timeout_s: float):  # -> RunHistory
-    """Train ``spec`` on the real worker thread; the reports, in a RunHistory."""
+_HEAPS = {"system": "the system heap", "pymalloc": "pymalloc", "hooked": "a hooked allocator"}
+
+
+def _train(spec, timeout_s: float):  # -> tuple[RunHistory, set[str]]
+    """Train ``spec`` on the real worker thread; the reports, in a RunHistory, and where the trace's objects went."""
     from PySide6.QtCore import QEventLoop, QObject, QTimer, Slot
 
     from gradviz.engine.control import RunControl
@@ -88,9 +91,21 @@ def _train(spec, timeout_s: float):  # -> RunHistory
             self.timed_out = True
             self.loop.quit()
 
+    from gradviz.engine.graph_memory import python_heap
+
+    heaps: set[str] = set()
+
+    class HeapWatching(RunControl):
+        """Notes where Python's objects come from while the run is traced (see graph_memory.system_heap)."""
+
+        def report_preparation(self, stage: str, done: int, total: int, lanes: int) -> None:
+            if stage == "tracing":
+                heaps.add(_HEAPS[python_heap()])
+            super().report_preparation(stage, done, total, lanes)
+
     loop = QEventLoop()
     collector = Collector(loop)
-    control = RunControl()
+    control = HeapWatching()
     worker = TrainingWorker(spec, control)
     worker.report_ready.connect(collector.on_report)
     worker.failed.connect(collector.on_failed)
@@ -117,7 +132,7 @@ def _train(spec, timeout_s: float):  # -> RunHistory
         raise SelfTestFailure(collector.failures[0])
     if collector.history is None:
         raise SelfTestFailure("the worker sent no report")
-    return collector.history
+    return collector.history, heaps
 
 
 def _check_numbers(history, epochs: int, lanes: int) -> None:
@@ -171,13 +186,13 @@ def run_self_test(timeout_s: float = TRAIN_TIMEOUT_S) -> str:
 
     ensure_app()
     spec = RunSpec.from_json(_spec_json())
-    history = _train(spec, timeout_s)
+    history, heaps = _train(spec, timeout_s)
     _check_numbers(history, EPOCHS, LANES)
     n_figures = _render(history)
     elapsed = time.monotonic() - start
     return (
         f"gradviz self-test passed: TensorFlow {tf.__version__}, {LANES} lanes x {EPOCHS} epochs, "
-        f"{n_figures} figures, {elapsed:.1f} s"
+        f"traced in {' and '.join(sorted(heaps)) or 'no trace'}, {n_figures} figures, {elapsed:.1f} s"
     )
 
 
