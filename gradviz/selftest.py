@@ -49,7 +49,8 @@ def _spec_json() -> dict:
     }
 
 
-_HEAPS = {"system": "the system heap", "pymalloc": "pymalloc", "hooked": "a hooked allocator"}
+_HEAPS = {"system": "the system heap", "pymalloc": "pymalloc", "hooked": "a hooked allocator",
+          "other": "another allocator"}
 
 
 def _train(spec, timeout_s: float):  # -> tuple[RunHistory, set[str]]

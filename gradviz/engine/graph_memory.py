@@ -29,7 +29,9 @@ one page at a time.
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
+import sysconfig
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -88,9 +90,11 @@ class _Allocator(ctypes.Structure):
 
 
 _RAW, _MEM, _OBJ = 0, 1, 2  # PyMemAllocatorDomain
+_DOMAINS = (_MEM, _OBJ)
 _heap_lock = threading.Lock()
 _heap_users = 0
-_heap_swap: dict[int, tuple[_Allocator, _Allocator]] | None = None  # domain: (pymalloc's, the system heap's)
+_pymalloc: dict[int, _Allocator] | None = None  # pymalloc's own, once seen
+_swapped = False  # whether the current use installed the system heap
 
 
 def _get_allocator(domain: int) -> _Allocator:
@@ -111,37 +115,55 @@ def _same(a: _Allocator, b: _Allocator) -> bool:
     return all(getattr(a, name) == getattr(b, name) for name, _ in _Allocator._fields_)
 
 
-def _system_heap_swap() -> dict[int, tuple[_Allocator, _Allocator]] | None:
-    """pymalloc's allocators and their system-heap twins, or None where the swap is not safe or not needed."""
+def _swap_is_safe() -> bool:
+    """Whether the object allocator can be pymalloc here (the one whose free takes any block)."""
     if not sys.platform.startswith("linux") or sys.implementation.name != "cpython" or not _has_allocator_api():
-        return None
-    raw = _get_allocator(_RAW)
-    swap = {}
-    for domain in (_MEM, _OBJ):
-        current = _get_allocator(domain)
-        # A context means something wraps pymalloc (tracemalloc, the debug
+        return False
+    # Checked on 3.10 to 3.13.  A free-threaded build, or PYTHONMALLOC=mimalloc,
+    # allocates objects with mimalloc, whose free must not see another heap's blocks.
+    if sys.version_info >= (3, 14) or sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return False
+    setting = os.environ.get("PYTHONMALLOC", "") if not sys.flags.ignore_environment else ""
+    return setting in ("", "pymalloc", "default")
+
+
+def _find_pymalloc() -> dict[int, _Allocator] | None:
+    """pymalloc's allocators if they are installed now, untouched; else None (see system_heap)."""
+    global _pymalloc
+    if _pymalloc is None and _swap_is_safe():
+        raw = _get_allocator(_RAW)
+        current = {domain: _get_allocator(domain) for domain in _DOMAINS}
+        # A context means something wraps the allocator (tracemalloc, the debug
         # hooks of PYTHONMALLOC=debug or -X dev); the raw allocator's own
-        # functions mean PYTHONMALLOC=malloc already.  Leave both alone.
-        if current.ctx or current.malloc == raw.malloc:
-            return None
-        # New blocks from the C library; pymalloc's free and realloc stay,
-        # because they hand any block outside pymalloc's arenas to the C
-        # library: a block from either side can be freed whichever is installed.
-        swap[domain] = (current, _Allocator(None, raw.malloc, raw.calloc, current.realloc, current.free))
-    return swap
+        # functions mean PYTHONMALLOC=malloc.  Leave those alone.
+        if not raw.ctx and all(not a.ctx and a.malloc != raw.malloc for a in current.values()):
+            _pymalloc = current
+    return _pymalloc
+
+
+def _system_heap_of(pymalloc: _Allocator) -> _Allocator:
+    # New blocks from the C library; pymalloc's free and realloc stay, because
+    # they hand any block outside pymalloc's arenas to the C library: a block
+    # from either side is freed correctly whichever allocator is installed.
+    raw = _get_allocator(_RAW)
+    return _Allocator(None, raw.malloc, raw.calloc, pymalloc.realloc, pymalloc.free)
 
 
 def python_heap() -> str:
-    """Where Python's objects come from now: ``"pymalloc"``, ``"system"`` (the C library) or ``"hooked"``.
+    """Where Python's objects come from now.
 
-    ``"hooked"``: something wraps the allocator (tracemalloc, debug hooks).
+    ``"pymalloc"``, ``"system"`` (the C library's malloc), ``"hooked"``
+    (something wraps the allocator: tracemalloc, debug hooks) or ``"other"``
+    (an allocator this module does not swap, such as mimalloc).
     """
     if not _has_allocator_api():
-        return "hooked"  # not ours to tell
+        return "other"
     raw, objects = _get_allocator(_RAW), _get_allocator(_OBJ)
     if objects.ctx:
         return "hooked"
-    return "system" if objects.malloc == raw.malloc else "pymalloc"
+    if objects.malloc == raw.malloc:
+        return "system"
+    return "pymalloc" if _swap_is_safe() else "other"
 
 
 @contextmanager
@@ -152,24 +174,46 @@ def system_heap() -> Iterator[None]:
     pinned behind when they go (see the module's notes).  Process-wide (the
     GUI thread's objects come from the C library meanwhile too, which costs
     a little speed and nothing else); nested and concurrent uses count, and
-    pymalloc comes back when the last one ends.  Where the swap is unsafe
-    (another allocator or a tracer installed) it does nothing.
+    pymalloc comes back when the last one ends.  Where the swap is not known
+    to be safe (another allocator, a tracer or debug hooks installed, another
+    Python than CPython 3.10 to 3.13 with pymalloc) it does nothing.  While it
+    lasts, ``sys.getallocatedblocks()`` undercounts: it counts pymalloc's blocks.
     """
-    global _heap_users, _heap_swap
+    global _heap_users, _swapped
     with _heap_lock:
         if _heap_users == 0:
-            _heap_swap = _system_heap_swap()
-            for domain, (_, heap) in (_heap_swap or {}).items():
-                _set_allocator(domain, heap)
+            _swapped = _install_system_heap()
         _heap_users += 1
     try:
         yield
     finally:
         with _heap_lock:
             _heap_users -= 1
-            if _heap_users == 0:
-                for domain, (pymalloc, heap) in (_heap_swap or {}).items():
-                    # Only if nobody (tracemalloc.start()) installed a hook on top meanwhile.
-                    if _same(_get_allocator(domain), heap):
-                        _set_allocator(domain, pymalloc)
-                _heap_swap = None
+            if _heap_users == 0 and _swapped:
+                _restore_pymalloc()
+                _swapped = False
+
+
+def _install_system_heap() -> bool:
+    pymalloc = _find_pymalloc()
+    if pymalloc is None:
+        return False
+    current = {domain: _get_allocator(domain) for domain in _DOMAINS}
+    heaps = {domain: _system_heap_of(pymalloc[domain]) for domain in _DOMAINS}
+    if all(_same(current[d], heaps[d]) for d in _DOMAINS):
+        return True  # left installed (tracemalloc was started over it, then stopped): put right at the end
+    if not all(_same(current[d], pymalloc[d]) for d in _DOMAINS):
+        return False  # something else is installed now (tracemalloc): not ours to change
+    for domain in _DOMAINS:
+        _set_allocator(domain, heaps[domain])
+    return True
+
+
+def _restore_pymalloc() -> None:
+    pymalloc = _pymalloc
+    assert pymalloc is not None
+    for domain in _DOMAINS:
+        # Only if nobody (tracemalloc.start()) installed a hook on top meanwhile;
+        # then the next use puts pymalloc back, once the hook is gone.
+        if _same(_get_allocator(domain), _system_heap_of(pymalloc[domain])):
+            _set_allocator(domain, pymalloc[domain])

@@ -194,3 +194,27 @@ def test_runs_are_built_and_traced_in_the_system_heap_and_trained_in_pymalloc() 
     assert list(iter_run(spec.replace(seed=5, batch_size=8), stopping)) == []
     assert python_heap() == "pymalloc"
     release_cached_run()
+
+
+@needs_pymalloc
+def test_tracemalloc_started_during_the_swap_does_not_leave_the_system_heap_for_good() -> None:
+    import tracemalloc
+
+    with system_heap():
+        tracemalloc.start()
+    try:
+        assert python_heap() == "hooked"  # not ours to change while it is there
+    finally:
+        tracemalloc.stop()  # puts back what it found: the system heap
+    assert python_heap() == "system"
+    with system_heap():
+        pass
+    assert python_heap() == "pymalloc"
+
+
+def test_no_swap_where_objects_may_come_from_mimalloc(monkeypatch) -> None:
+    from gradviz.engine import graph_memory
+
+    monkeypatch.setenv("PYTHONMALLOC", "mimalloc")
+    if not sys.flags.ignore_environment:
+        assert not graph_memory._swap_is_safe()
