@@ -6,6 +6,7 @@ import gc
 import weakref
 
 import pyqtgraph as pg
+from PySide6.QtWidgets import QLabel, QTableWidget
 
 from gradviz.engine.history import RunHistory
 from gradviz.ui.theme import DARK
@@ -15,6 +16,11 @@ def graphics_items(panel) -> list:
     """The pyqtgraph items on the panel's canvases, beyond each canvas's empty layout."""
     return [item for view in panel.findChildren(pg.GraphicsView) for item in view.scene().items()
             if isinstance(item, (pg.GraphicsObject, pg.GraphicsWidget)) and item is not view.centralWidget]
+
+
+def labels(panel) -> list[tuple[str, bool]]:
+    """Every text label of the panel (header, captions, notes) and whether it is hidden."""
+    return [(label.text(), label.isHidden()) for label in panel.findChildren(QLabel)]
 
 
 def assert_unbind_frees_everything(panel, history: RunHistory, epoch: int) -> None:
@@ -28,6 +34,13 @@ def assert_unbind_frees_everything(panel, history: RunHistory, epoch: int) -> No
     assert panel.history is None and panel.epoch == 0
     assert graphics_items(panel) == []
     assert [ref for ref in alive if ref() is not None] == []  # not just off the canvas: gone
+    # Nothing of the run is left to read either: the text shown is a fresh panel's.
+    fresh = type(panel)()
+    try:
+        assert labels(panel) == labels(fresh)
+        assert [t.rowCount() for t in panel.findChildren(QTableWidget)] == [0] * len(fresh.findChildren(QTableWidget))
+    finally:
+        fresh.deleteLater()
     # Unbound, it takes every call a fresh panel takes.
     panel.render(epoch)
     panel.set_lane_visible(0, False)

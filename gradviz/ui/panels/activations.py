@@ -116,6 +116,7 @@ class ActivationsPanel(Panel):
     # building ------------------------------------------------------------
 
     def _forget_items(self) -> None:
+        self._caption.setText("")
         self._shown_layers: list[int] = []
         self._hist_plots: list[pg.PlotItem] = []
         self._hist_curves: list[list[pg.PlotDataItem]] = []  # [shown layer][lane]

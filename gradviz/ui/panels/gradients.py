@@ -98,6 +98,7 @@ class GradientsPanel(Panel):
     # building ------------------------------------------------------------
 
     def _forget_items(self) -> None:
+        self._caption.setText("")
         self._images: list[pg.ImageItem] = []
         self._heat_plots: list[pg.PlotItem] = []
         self._bars: list[pg.BarGraphItem] = []

@@ -155,6 +155,7 @@ class JacobiansPanel(Panel):
     # building ------------------------------------------------------------
 
     def _forget_items(self) -> None:
+        self._caption.setText("")
         self._product_plot: pg.PlotItem | None = None
         self._sigma_plot: pg.PlotItem | None = None
         self._product: list[pg.PlotDataItem] = []

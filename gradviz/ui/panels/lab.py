@@ -193,6 +193,12 @@ class LabPanel(Panel):
     # building ------------------------------------------------------------
 
     def _forget_items(self) -> None:
+        # The widgets as a fresh panel has them: the matrix (empty), no note, no caption.
+        self._view.setToolTip("")
+        self._view.show()
+        self._message.hide()
+        self._caption.setText("")
+        self._caption.show()
         self._grid: LabGrid | None = None
         self._plot: pg.PlotItem | None = None
         self._image: pg.ImageItem | None = None

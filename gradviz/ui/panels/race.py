@@ -113,7 +113,6 @@ class RacePanel(Panel):
         self._auto_threshold = threshold is None
         self._threshold = 0.02 if threshold is None else float(threshold)
         self._log = True
-        self._forget_items()
         self._mark_step = 1
         self._follow_y = True  # the loss axis fits the curves until the learner pans or zooms
 
@@ -159,6 +158,7 @@ class RacePanel(Panel):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(len(_COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
         self._update_threshold_header()
+        self._forget_items()
 
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self._fit_view)
@@ -268,6 +268,8 @@ class RacePanel(Panel):
         self.set_threshold(value)
 
     def _forget_items(self) -> None:
+        self._table.setRowCount(0)  # the leaderboard too: it is the last run's
+        self._fit_view.show()
         self._curves: list[pg.PlotDataItem] = []
         self._edit_marks: list[pg.PlotDataItem] = []
         self._diverge_marks: list[pg.PlotDataItem] = []

@@ -193,6 +193,12 @@ class SurfacePanel(Panel):
     # building ------------------------------------------------------------
 
     def _forget_items(self) -> None:
+        # The widgets as a fresh panel has them: the canvases (empty), no note, no caption.
+        self._surface_view.setToolTip("")
+        self._splitter.show()
+        self._message.hide()
+        self._caption.setText("")
+        self._caption.show()
         self._surface: SurfaceInfo | None = None
         self._surface_plot: pg.PlotItem | None = None
         self._loss_plot: pg.PlotItem | None = None
