@@ -121,7 +121,11 @@ def _swap_is_safe() -> bool:
         return False
     # Checked on 3.10 to 3.13.  A free-threaded build, or PYTHONMALLOC=mimalloc,
     # allocates objects with mimalloc, whose free must not see another heap's blocks.
-    if sys.version_info >= (3, 14) or sysconfig.get_config_var("Py_GIL_DISABLED"):
+    try:
+        free_threaded = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+    except Exception:  # a frozen interpreter without its build configuration: unknown, so no
+        return False
+    if sys.version_info >= (3, 14) or free_threaded:
         return False
     setting = os.environ.get("PYTHONMALLOC", "") if not sys.flags.ignore_environment else ""
     return setting in ("", "pymalloc", "default")
