@@ -185,9 +185,10 @@ def test_race_leaderboard_order_and_text(make_panel, history) -> None:
     assert rows[0].loss == pytest.approx(current[1])
     table = panel.table
     assert [table.item(r, 1).text() for r in range(3)] == ["ReLU + He", "Sigmoid", "Tanh (lr 1.0)"]
-    assert table.item(2, 5).text() == "✕ @50"
-    assert table.item(0, 5).text() == ""
-    assert table.item(2, 2).text() == "—"  # no current loss after divergence
+    assert table.columnCount() == 5
+    assert table.item(2, 2).text() == "✕ @50"  # no current loss after divergence: when it went instead
+    assert "Diverged at epoch 50" in table.item(2, 2).toolTip()
+    assert table.item(0, 2).text() == f"{rows[0].loss:.4g}" and table.item(0, 2).toolTip() == ""
     # "reached" is the first epoch at or below the threshold: a quarter of the
     # mean starting loss unless the user picks one
     start = history.full_loss[:, 0].mean()
@@ -205,8 +206,9 @@ def test_race_diverged_marker_appears_only_once_diverged(make_panel, history) ->
     panel = make_panel(RacePanel, history, 40)
     assert panel.leaderboard()[-1].diverged == -1
     assert n_points(panel.diverge_marker(2)) == 0
-    assert "diverged" not in panel.table.item(2, 5).text()
+    assert "✕" not in panel.table.item(2, 2).text()
     panel.render(60)
+    assert panel.table.item(2, 2).text() == "✕ @50"
     assert panel.diverge_marker(2).xData.tolist() == [49.0]  # last finite loss
     assert panel.leaderboard()[-1].diverged == 50
 

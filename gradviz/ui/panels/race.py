@@ -29,7 +29,8 @@ from gradviz.ui.theme import LIGHT, Theme, lane_color, lane_icon, lane_pen, lane
 __all__ = ["LeaderboardRow", "RacePanel"]
 
 _SHORT_NAMES = {"learning_rate": "lr", "momentum": "momentum", "beta_1": "β₁", "beta_2": "β₂"}
-_COLUMNS = ("#", "Lane", "Loss", "Best", "", "Status")
+_COLUMNS = ("#", "Lane", "Loss", "Best", "")
+_LOSS_COLUMN = 2
 _THRESHOLD_COLUMN = 4
 _LANE_ROLE = Qt.ItemDataRole.UserRole  # which lane's icon a leaderboard name cell shows
 
@@ -152,11 +153,13 @@ class RacePanel(Panel):
         self._table.setAlternatingRowColors(True)
         self._table.setWordWrap(False)
         self._table.setHorizontalHeaderLabels(list(_COLUMNS))
-        self._table.horizontalHeaderItem(len(_COLUMNS) - 1).setToolTip("✕ @N: diverged at epoch N")
+        self._table.horizontalHeaderItem(_LOSS_COLUMN).setToolTip("The epoch's loss; ✕ @N: diverged at epoch N")
         header = self._table.horizontalHeader()
+        # Every column as wide as its header and cells: a stretched one could be
+        # narrower than its header, whose text then ran into the next
+        # (presentation text at 1920×1080).
         for col in range(len(_COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(len(_COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
         self._update_threshold_header()
         self._forget_items()
 
@@ -621,12 +624,12 @@ class RacePanel(Panel):
             cells = (
                 str(rank + 1),
                 r.name,
-                _fmt_loss(r.loss),
+                # A diverged lane has no loss any more: its cell says when it went
+                # (short enough for a narrow leaderboard; the tooltip and the
+                # caption, ✕ = diverged, say it in full).
+                f"✕ @{r.diverged}" if r.diverged >= 0 else _fmt_loss(r.loss),
                 _fmt_loss(r.best),
                 f"epoch {r.reached}" if r.reached >= 0 else "—",
-                # Short enough for a narrow leaderboard; the tooltip and the
-                # caption (✕ = diverged) say it in full.
-                f"✕ @{r.diverged}" if r.diverged >= 0 else "",
             )
             visible = self._lane_visible[r.lane]
             for c, text in enumerate(cells):
@@ -635,10 +638,10 @@ class RacePanel(Panel):
                     continue
                 if item.text() != text:
                     item.setText(text)
-                if c == 5:
+                if c == _LOSS_COLUMN:
                     item.setToolTip(f"Diverged at epoch {r.diverged}: its loss or gradients became "
                                     "infinite or NaN, so it stopped" if r.diverged >= 0 else "")
-                if c == 5 and r.diverged >= 0:
+                if c == _LOSS_COLUMN and r.diverged >= 0:
                     item.setForeground(vermillion)
                 elif not visible:
                     item.setForeground(QColor(t.muted))
