@@ -20,6 +20,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -471,6 +472,10 @@ class _Lockstep:
         self._range_fn = self.tf.function(self._ranges, autograph=False)
         self.untraced = True  # until a training epoch has run: the calls until then trace
 
+    def _tracing(self) -> AbstractContextManager[None]:
+        """Where a call's Python objects go: the system heap while the calls still trace (see graph_memory)."""
+        return system_heap() if self.untraced else nullcontext()
+
     def _traced(self, step: int, stage: str = "tracing") -> None:
         # Two trace steps per lane: its training step, then its probes (the
         # lanes of a stack all at once, just before the stack is traced).
@@ -662,7 +667,7 @@ class _Lockstep:
     def set_hist_edges(self, edges: np.ndarray | None = None) -> np.ndarray:
         """Fix the histogram bins: ``edges`` if given, else from the activations now."""
         if edges is None:
-            with system_heap():  # traced at the first call: see graph_memory
+            with self._tracing():
                 lo, hi = self._range_fn()
             edges = _hist_edges(self.spec, lo.numpy(), hi.numpy())
         ranges = np.stack([edges[..., 0], edges[..., -1]], axis=-1)
@@ -675,11 +680,9 @@ class _Lockstep:
         ``perm=None`` probes without training (epoch 0).  Returns ``None`` if
         the run was stopped part-way through the epoch.
         """
-        if not self.untraced:
-            return self._run_epoch(perm, control)
-        with system_heap():  # the trace's objects: see graph_memory
+        with self._tracing():
             probes = self._run_epoch(perm, control)
-        self.untraced = perm is None or probes is None
+        self.untraced = self.untraced and (perm is None or probes is None)
         return probes
 
     def _run_epoch(self, perm: np.ndarray | None, control: RunControl) -> dict[str, Any] | None:
