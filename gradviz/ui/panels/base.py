@@ -364,6 +364,14 @@ class Panel(QWidget):
     def _forget_items(self) -> None:
         """Drop the references to plot items (and what they drew) that :meth:`_bind` created."""
 
+    @staticmethod
+    def _show_note(note: QLabel, shown: bool, *content: QWidget) -> None:
+        """``note`` in place of ``content`` (a run the panel cannot draw), or ``content`` in place of ``note``."""
+        for widget in content if shown else (note,):  # hidden first, so the layout never holds both
+            widget.hide()
+        for widget in (note,) if shown else content:
+            widget.show()
+
     def _new_view(self) -> pg.GraphicsLayoutWidget:
         """A graphics canvas whose background follows the theme."""
         view = pg.GraphicsLayoutWidget()

@@ -195,10 +195,8 @@ class LabPanel(Panel):
     def _forget_items(self) -> None:
         # The widgets as a fresh panel has them: the matrix (empty), no note, no caption.
         self._view.setToolTip("")
-        self._view.show()
-        self._message.hide()
         self._caption.setText("")
-        self._caption.show()
+        self._show_note(self._message, False, self._view, self._caption)
         self._grid: LabGrid | None = None
         self._plot: pg.PlotItem | None = None
         self._image: pg.ImageItem | None = None
@@ -223,16 +221,11 @@ class LabPanel(Panel):
         self._selected_lane = None
         grid = lab_grid(history.layout.spec)
         self._grid = grid
+        self._show_note(self._message, grid is None, self._view, self._caption)
         if grid is None:
-            self._view.hide()
-            self._caption.hide()
-            self._message.show()
             self._values = np.zeros((0, 0))
             self._levels = None
             return
-        self._message.hide()
-        self._view.show()
-        self._caption.show()
         n_rows, n_cols = grid.cell_lane.shape
         self._values = np.full((n_rows, n_cols), np.nan)
         self._diverged_at = np.full((n_rows, n_cols), -1, dtype=int)

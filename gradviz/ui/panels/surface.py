@@ -195,10 +195,8 @@ class SurfacePanel(Panel):
     def _forget_items(self) -> None:
         # The widgets as a fresh panel has them: the canvases (empty), no note, no caption.
         self._surface_view.setToolTip("")
-        self._splitter.show()
-        self._message.hide()
         self._caption.setText("")
-        self._caption.show()
+        self._show_note(self._message, False, self._splitter, self._caption)
         self._surface: SurfaceInfo | None = None
         self._surface_plot: pg.PlotItem | None = None
         self._loss_plot: pg.PlotItem | None = None
@@ -225,15 +223,11 @@ class SurfacePanel(Panel):
         self._contour_levels = _EMPTY
         surface = history.layout.surface
         self._surface = surface
-        if surface is None or history.positions is None:
+        drawable = surface is not None and history.positions is not None
+        self._show_note(self._message, not drawable, self._splitter, self._caption)
+        if not drawable:
             self._surface = None
-            self._splitter.hide()
-            self._caption.hide()
-            self._message.show()
             return
-        self._message.hide()
-        self._splitter.show()
-        self._caption.show()
         layout = history.layout
         (x0, x1), (y0, y1) = surface.bounds
 
